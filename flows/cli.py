@@ -1,0 +1,74 @@
+"""`perfone-loyalty`: the nightly job and its backfill from the command line (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="perfone-loyalty", description=__doc__)
+    top.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="the nightly job for business date D")
+    run.add_argument("--date", type=_date, help="business date D (default: yesterday in Moscow)")
+    run.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
+    fill = commands.add_parser("backfill", help="the nightly job for each date from --start to --end")
+    fill.add_argument("--start", type=_date, required=True)
+    fill.add_argument("--end", type=_date, required=True)
+    fill.add_argument("--data-dir", type=Path)
+    return top
+
+
+def _prepare_environment(data_dir: Path, verbose: bool) -> None:
+    """Prefect settings must be in place before it is imported."""
+    os.environ.setdefault("PREFECT_HOME", str(data_dir / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    project_data = Path(__file__).resolve().parents[1] / "data"
+    data_dir = (args.data_dir or project_data).resolve()
+    if not data_dir.is_dir():
+        print(f"perfone-loyalty: data directory {data_dir} does not exist", file=sys.stderr)
+        return 2
+    if args.command == "backfill" and args.end < args.start:
+        print("perfone-loyalty: --end is before --start", file=sys.stderr)
+        return 2
+    _prepare_environment(data_dir, args.verbose)
+    try:
+        from flows.nightly import backfill, nightly
+
+        if args.command == "run":
+            published = [nightly(args.date, data_dir)]
+        else:
+            published = backfill(args.start, args.end, data_dir)
+    except KeyboardInterrupt:
+        print("perfone-loyalty: interrupted; nothing more was published", file=sys.stderr)
+        return 130
+    except BaseException as problem:  # a pyo3 panic is not an Exception; SystemExit never reaches here
+        reason = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        print(f"perfone-loyalty: not published: {reason}", file=sys.stderr)
+        return 1
+    for folder in published:
+        print(f"published {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

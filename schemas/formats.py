@@ -1,0 +1,107 @@
+"""Cell formats of the exports: how a valid cell looks and how it is read into a typed value.
+
+Each format is a pair (check, parse) over one string column. The check is what pandera runs on
+the raw text, so a cell that fails it becomes a SCHEMA exception; the parse is what staging
+applies to cells that passed, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import polars as pl
+
+MONEY = pl.Decimal(18, 2)
+INSTANT = pl.Datetime("us", "UTC")
+
+_TIMESTAMP = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d{1,6})?)?(Z|[+-]\d{2}(?::?\d{2})?)$"
+_NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+
+
+def parse_timestamp(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 with a UTC offset ('Z', '+03:00', '+0300', '+03') -> UTC instant; null if not."""
+    parts = text.str.extract_groups(_TIMESTAMP)
+    offset = parts.struct.field("4")
+    offset = (
+        pl.when(offset == "Z")
+        .then(pl.lit("+00:00"))
+        .when(offset.str.len_chars() == 3)
+        .then(offset + ":00")
+        .when(offset.str.len_chars() == 5)
+        .then(offset.str.slice(0, 3) + ":" + offset.str.slice(3, 2))
+        .otherwise(offset)
+    )
+    canonical = pl.concat_str(
+        parts.struct.field("1"),
+        pl.lit("T"),
+        parts.struct.field("2"),
+        parts.struct.field("3").fill_null(":00"),
+        offset,
+    )
+    return canonical.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
+    )
+
+
+def parse_date(text: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}$"))
+        .then(text)
+        .otherwise(None)
+        .str.to_date("%Y-%m-%d", strict=False)
+    )
+
+
+def parse_int(text: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(text.str.contains(r"^[+-]?\d{1,15}$"))
+        .then(text)
+        .otherwise(None)
+        .cast(pl.Int64, strict=False)
+    )
+
+
+def parse_money(text: pl.Expr) -> pl.Expr:
+    """At most 2 decimals, '.' as the separator (a decimal-comma source is normalised on read)."""
+    return (
+        pl.when(text.str.contains(r"^[+-]?\d{1,15}(\.\d{1,2})?$"))
+        .then(text)
+        .otherwise(None)
+        .cast(MONEY, strict=False)
+    )
+
+
+def parse_bool(text: pl.Expr) -> pl.Expr:
+    lowered = text.str.to_lowercase()
+    return pl.when(lowered == "true").then(True).when(lowered == "false").then(False).otherwise(None)
+
+
+def parse_text(text: pl.Expr) -> pl.Expr:
+    return text
+
+
+@dataclass(frozen=True)
+class CellFormat:
+    """How one column's raw text must look (`problem` says so when it does not) and reads."""
+
+    name: str
+    dtype: pl.DataType
+    parse: Callable[[pl.Expr], pl.Expr]
+    problem: str
+
+    def explain(self, raw: str) -> str:
+        if self.parse is parse_timestamp and raw is not None:
+            import re
+
+            if re.match(_NAIVE_TIMESTAMP, raw):
+                return "timestamp has no UTC offset (naive)"
+        return self.problem
+
+
+TEXT = CellFormat("text", pl.String, parse_text, "text")
+INTEGER = CellFormat("integer", pl.Int64, parse_int, "not a whole number")
+AMOUNT = CellFormat("money", MONEY, parse_money, "not an amount with at most 2 decimals")
+TIMESTAMP = CellFormat("timestamp", INSTANT, parse_timestamp, "not an ISO 8601 timestamp with a UTC offset")
+DATE = CellFormat("date", pl.Date, parse_date, "not a date YYYY-MM-DD")
+BOOLEAN = CellFormat("boolean", pl.Boolean, parse_bool, "not true/false")

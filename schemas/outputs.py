@@ -1,0 +1,93 @@
+"""Contracts of the published files (CONTRACT.md, Outputs): checked before anything is published.
+
+A failure here is a bug in the pipeline, never a data problem: the run stops and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas.formats import INSTANT, MONEY
+from transforms.exceptions import ERROR_CODES, WARNING_CODES
+from transforms.ledger_kernel import BUCKETS, MOVEMENT_KINDS, SOURCE_KINDS
+
+
+def _check(expr: pl.Expr, error: str) -> pa.Check:
+    return pa.Check(lambda data: data.lazyframe.select(expr), error=error)
+
+
+_non_negative = pa.Check.ge(0, error="cannot be negative")
+_count = lambda: pa.Column(pl.Int64, _non_negative)  # noqa: E731
+
+BALANCES = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(pl.String, unique=True),
+        "as_of": pa.Column(pl.Date),
+        "tier": pa.Column(pl.String),
+        "cashback_pct": pa.Column(pl.Int64, pa.Check.gt(0)),
+        "lifetime_spend": pa.Column(MONEY),
+        "next_tier": pa.Column(pl.String, nullable=True),
+        "spend_to_next_tier": pa.Column(MONEY, pa.Check.gt(0), nullable=True),
+        "available_points": _count(),
+        "pending_points": _count(),
+        "debt_points": _count(),
+        "next_expiry_date": pa.Column(pl.Date, nullable=True),
+        "next_expiry_points": pa.Column(pl.Int64, pa.Check.gt(0), nullable=True),
+        "expiring_30d_points": _count(),
+        "earned_points": _count(),
+        "redeemed_points": _count(),
+        "expired_points": _count(),
+        "clawed_back_points": _count(),
+        "restored_points": _count(),
+        "birthday_points": _count(),
+        "adjusted_points": pa.Column(pl.Int64),
+    },
+    checks=[
+        _check(
+            pl.col("earned_points") + pl.col("birthday_points") + pl.col("restored_points")
+            + pl.col("adjusted_points") - pl.col("redeemed_points") - pl.col("expired_points")
+            - pl.col("clawed_back_points")
+            == pl.col("available_points") + pl.col("pending_points") - pl.col("debt_points"),
+            "lifetime totals do not tie out to available + pending - debt (RULES 13)",
+        ),
+        _check(pl.col("next_tier").is_null() == pl.col("spend_to_next_tier").is_null(),
+               "next_tier and spend_to_next_tier must be empty together"),
+    ],
+    name="balances",
+)
+
+MOVEMENTS = pa.DataFrameSchema(
+    {
+        "instant": pa.Column(INSTANT),
+        "business_date": pa.Column(pl.Date),
+        "customer_id": pa.Column(pl.String),
+        "lot_id": pa.Column(pl.String, nullable=True),
+        "kind": pa.Column(pl.String, pa.Check.isin(list(MOVEMENT_KINDS))),
+        "bucket": pa.Column(pl.String, pa.Check.isin(list(BUCKETS))),
+        "points": pa.Column(pl.Int64, pa.Check.ne(0)),
+        "source_kind": pa.Column(pl.String, pa.Check.isin(list(SOURCE_KINDS))),
+        "source_id": pa.Column(pl.String),
+    },
+    name="movements",
+)
+
+EXCEPTIONS = pa.DataFrameSchema(
+    {
+        "business_date": pa.Column(pl.Date),
+        "severity": pa.Column(pl.String, pa.Check.isin(["error", "warning"])),
+        "code": pa.Column(pl.String, pa.Check.isin(sorted(ERROR_CODES | WARNING_CODES))),
+        "source_file": pa.Column(pl.String, nullable=True),
+        "source_row": pa.Column(pl.Int64, nullable=True),
+        "entity_id": pa.Column(pl.String),
+        "customer_id": pa.Column(pl.String, nullable=True),
+        "message": pa.Column(pl.String),
+    },
+    checks=[
+        _check(
+            (pl.col("severity") == "error") == pl.col("code").is_in(sorted(ERROR_CODES)),
+            "severity must be error exactly for the error codes",
+        )
+    ],
+    name="exceptions",
+)

@@ -1,0 +1,342 @@
+"""Ledger inputs: the accepted history of one snapshot turned into sorted events and lots.
+
+Everything here is set-based and needs no ledger state: line and order amounts in kopecks,
+eligibility, maturity and expiry instants, birthdays, which returns apply, and the exceptions
+those decide (caps, unknown codes and customers, undelivered orders, future events, parked
+and early returns). The kernel in `ledger_kernel` then walks the events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from transforms import ledger_kernel as k
+from transforms.calendar import business_date, cutoff_of, local_text, plus_days, plus_months, start_of, start_of_date
+from transforms.exceptions import concat_exceptions, exception_rows
+from transforms.history import History
+from transforms.money import rub_text
+from transforms.rules import Rules
+
+KOPECKS = 100
+
+
+@dataclass(frozen=True)
+class LedgerInputs:
+    """One snapshot's ledger inputs; the frames' row positions are the kernel's indexes."""
+
+    customers: pl.DataFrame
+    """grain [customer_id]: every customer known by D (customers file, orders, adjustments)"""
+    lines: pl.DataFrame
+    """grain [order_id, line_no]: lines of orders paid before the cut-off, sorted"""
+    orders: pl.DataFrame
+    """grain [order_id]: orders paid before the cut-off, sorted by order_id"""
+    returns: pl.DataFrame
+    """grain [return_id, order_id, line_no]: return rows applied in this snapshot, sorted"""
+    adjustments: pl.DataFrame
+    """grain [adjustment_id]: adjustments created before the cut-off, sorted"""
+    lots: pl.DataFrame
+    """grain [lot_id]: every lot an event may open"""
+    events: pl.DataFrame
+    """grain [customer, time, priority, rank]: what the kernel walks, in order"""
+
+
+def _money_kopecks(column: str) -> pl.Expr:
+    return (pl.col(column) * KOPECKS).cast(pl.Int64)
+
+
+def _expiry_of(instant: pl.Expr, rules: Rules) -> pl.Expr:
+    """business_date(instant) + expiry months, at 00:00 (RULES 5, 9)."""
+    return start_of(plus_months(business_date(instant, rules), rules.expiry_months), rules)
+
+
+def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
+    """Lines of orders paid before the cut-off, with amounts in kopecks and promo decisions."""
+    promos = history.promotions.select(
+        "promo_code", pl.col("earns_points").alias("promo_earns"),
+        pl.col("points_redeemable").alias("promo_redeemable"), pl.lit(True).alias("promo_known"),
+    )
+    return (
+        history.order_lines.filter(pl.col("paid_at") < cutoff)
+        .join(promos, on="promo_code", how="left")
+        .with_columns(
+            (_money_kopecks("unit_price") * pl.col("quantity")).alias("price_kop"),
+            (_money_kopecks("unit_price") * pl.col("quantity") - _money_kopecks("discount")).alias("net_kop"),
+            pl.col("promo_earns").fill_null(True).alias("eligible"),
+            pl.col("promo_redeemable").fill_null(True).alias("redeemable"),
+            (pl.col("promo_code").is_not_null() & pl.col("promo_known").is_null()).alias("unknown_promo"),
+            # RULES 4: a boutique line without delivered_at is delivered at payment
+            pl.when(pl.col("delivered_at").is_not_null())
+            .then(pl.col("delivered_at"))
+            .when(pl.col("channel") == "boutique")
+            .then(pl.col("paid_at"))
+            .alias("delivered"),
+        )
+        .with_columns((pl.col("net_kop") - pl.col("points_redeemed") * KOPECKS).alias("paid_kop"))
+        .sort("order_id", "line_no")
+    )
+
+
+def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
+    """One row per order: spend, earning base, redemption, delivery, maturity and expiry."""
+    delivered = pl.col("delivered").filter(pl.col("delivered") < cutoff).max()
+    return (
+        lines.group_by("order_id", maintain_order=True)
+        .agg(
+            pl.col("customer_id").first(),
+            pl.col("channel").first(),
+            pl.col("paid_at").first(),
+            pl.col("net_kop").sum().alias("net_kop"),
+            pl.col("paid_kop").filter(pl.col("eligible")).sum().alias("base_kop"),
+            pl.col("points_redeemed").sum().alias("redeemed_points"),
+            pl.col("price_kop").sum().alias("price_kop"),
+            delivered.alias("delivered"),
+            pl.col("quantity").sum().alias("quantity"),
+            pl.col("source_file").first(),
+            pl.col("source_row").first(),
+        )
+        .with_columns(
+            _expiry_of(pl.col("paid_at"), rules).alias("expiry"),
+            start_of(plus_days(business_date(pl.col("delivered"), rules), rules.hold_days), rules).alias("matures"),
+        )
+        .with_row_index("order_index")
+    )
+
+
+def applicable_returns(
+    history: History, lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return rows applied in this snapshot, and the exceptions of those that are not."""
+    known = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at")
+    returns = history.returns.join(known, on=["order_id", "line_no"], how="left")
+    parked = returns.filter(pl.col("paid_at").is_null())
+    early = returns.filter(pl.col("returned_at") < pl.col("paid_at"))
+    exceptions = [
+        exception_rows(
+            parked, "RETURN_UNKNOWN_ORDER", entity_id=pl.col("return_id"),
+            message=pl.format("return {}: order {} line {} is not known yet; parked until it arrives",
+                              "return_id", "order_id", "line_no"),
+        ),
+        exception_rows(
+            early, "SCHEMA", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("returns row rejected: returned_at {} is before the order's paid_at {}",
+                              local_text(pl.col("returned_at"), rules), local_text(pl.col("paid_at"), rules)),
+        ),
+    ]
+    applied = (
+        returns.filter(
+            pl.col("paid_at").is_not_null()
+            & (pl.col("returned_at") >= pl.col("paid_at"))
+            & (pl.col("returned_at") < cutoff)
+        )
+        .join(lines.select("order_id", "line_no", pl.int_range(pl.len()).alias("line_index")), on=["order_id", "line_no"])
+        .sort("return_id", "order_id", "line_no")
+        .with_row_index("return_index")
+    )
+    return applied, concat_exceptions(exceptions)
+
+
+def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.date, cutoff: dt.datetime) -> pl.DataFrame:
+    """One row per birthday grant (RULES 6): members only, 29 Feb -> 28 Feb, from program start."""
+    first_paid = orders.group_by("customer_id").agg(pl.col("paid_at").min().alias("first_paid"))
+    year = pl.col("year")
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month, day = pl.col("birth_date").dt.month(), pl.col("birth_date").dt.day()
+    return (
+        history.customers.filter(pl.col("birth_date").is_not_null())
+        .join(first_paid, on="customer_id")
+        .with_columns(
+            pl.int_ranges(
+                pl.max_horizontal(pl.col("birth_date").dt.year() + 1, pl.lit(rules.program_start.year)),
+                as_of.year + 1,
+            ).alias("year")
+        )
+        .explode("year")
+        .filter(pl.col("year").is_not_null())
+        .with_columns(
+            pl.date(year, month, pl.when((month == 2) & (day == 29) & ~leap).then(28).otherwise(day)).alias("grant_date")
+        )
+        .with_columns(start_of(pl.col("grant_date"), rules).alias("granted_at"))
+        .filter(
+            (pl.col("granted_at") >= start_of_date(rules.program_start, rules))
+            & (pl.col("granted_at") < cutoff)
+            & (pl.col("first_paid") < pl.col("granted_at"))
+        )
+        .select(
+            "customer_id", "grant_date", "granted_at",
+            start_of(plus_months(pl.col("grant_date"), rules.expiry_months), rules).alias("expiry"),
+            pl.format("birthday:{}:{}", "customer_id", "grant_date").alias("lot_id"),
+        )
+        .sort("customer_id", "grant_date")
+    )
+
+
+def _lots(orders, grants, returns, adjustments) -> pl.DataFrame:
+    """Every lot an event may open, ranked by lot id (the last FIFO tie-break, RULES 7)."""
+    columns = ["lot_id", "lot_kind", "customer_id", "created_at", "expiry"]
+    frames = [
+        orders.select(pl.format("earn:{}", "order_id").alias("lot_id"), pl.lit("earn").alias("lot_kind"),
+                      "customer_id", pl.col("paid_at").alias("created_at"), "expiry"),
+        grants.select("lot_id", pl.lit("birthday").alias("lot_kind"), "customer_id",
+                      pl.col("granted_at").alias("created_at"), "expiry"),
+        returns.select(pl.format("restore:{}:{}:{}", "return_id", "order_id", "line_no").alias("lot_id"),
+                       pl.lit("restore").alias("lot_kind"), "customer_id",
+                       pl.col("returned_at").alias("created_at"), pl.lit(None, pl.Datetime("us", "UTC")).alias("expiry")),
+        adjustments.filter(pl.col("points") > 0).select(
+            pl.format("adjust:{}", "adjustment_id").alias("lot_id"), pl.lit("adjust").alias("lot_kind"),
+            "customer_id", pl.col("created_at"), "expiry"),
+    ]
+    lots = pl.concat([f.select(columns) for f in frames]).with_row_index("lot_index")
+    return lots.with_columns(pl.col("lot_id").rank("ordinal").cast(pl.Int64).alias("lot_rank"))
+
+
+def build_ledger_inputs(
+    history: History, rules: Rules, as_of: dt.date
+) -> tuple[LedgerInputs, pl.DataFrame]:
+    """Ledger inputs for the snapshot as of `as_of`, and the exceptions decided on the way."""
+    cutoff = cutoff_of(as_of, rules)
+    lines = snapshot_lines(history, rules, cutoff)
+    orders = snapshot_orders(lines, rules, cutoff)
+    lines = lines.join(orders.select("order_id", "order_index"), on="order_id").sort("order_id", "line_no")
+    returns, return_exceptions = applicable_returns(history, lines, rules, cutoff)
+    adjustments = (
+        history.adjustments.filter(pl.col("created_at") < cutoff)
+        .sort("adjustment_id")
+        .with_row_index("adjustment_index")
+        .with_columns(_expiry_of(pl.col("created_at"), rules).alias("expiry"))
+    )
+    grants = birthdays(history, orders, rules, as_of, cutoff)
+    lots = _lots(orders, grants, returns, adjustments)
+    customers = (
+        pl.concat([
+            history.customers.select("customer_id"),
+            history.order_lines.filter(pl.col("paid_at") < cutoff).select("customer_id"),
+            adjustments.select("customer_id"),
+        ])
+        .unique()
+        .sort("customer_id")
+        .with_row_index("customer_index")
+    )
+
+    n_orders, n_grants, n_returns = orders.height, grants.height, returns.height
+    lot_of_grant = pl.int_range(pl.len()) + n_orders
+    lot_of_return = pl.int_range(pl.len()) + n_orders + n_grants
+    lot_of_adjustment = pl.col("points").gt(0).cum_sum() - 1 + n_orders + n_grants + n_returns
+    lot_rank = lots.get_column("lot_rank")
+    event_columns = ["customer_id", "time", "priority", "rank", "a", "b", "lot", "ref"]
+    pieces = [
+        orders.filter(pl.col("matures") < cutoff).select(
+            "customer_id", pl.col("matures").alias("time"), pl.lit(k.P_MATURITY).alias("priority"),
+            pl.col("order_index").alias("a"), pl.lit(0).alias("b"), pl.lit(-1).alias("lot"),
+            pl.col("order_index").alias("ref"),
+        ).with_columns(pl.col("a").map_batches(lambda s: lot_rank.gather(s)).alias("rank")),
+        grants.select(
+            "customer_id", pl.col("granted_at").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
+            pl.lit(rules.birthday_points).alias("a"), pl.lit(0).alias("b"), lot_of_grant.alias("lot"),
+            pl.int_range(pl.len()).alias("ref"),
+        ).with_columns(pl.col("lot").map_batches(lambda s: lot_rank.gather(s)).alias("rank")),
+        orders.select(
+            "customer_id", pl.col("paid_at").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
+            pl.col("order_index").alias("rank"), pl.col("order_index").alias("a"), pl.lit(0).alias("b"),
+            pl.col("order_index").alias("lot"), pl.col("order_index").alias("ref"),
+        ),
+        returns.select(
+            "customer_id", pl.col("returned_at").alias("time"), pl.lit(k.P_RETURN).alias("priority"),
+            pl.col("return_index").alias("rank"), pl.col("line_index").alias("a"),
+            pl.col("quantity").fill_null(-1).alias("b"), lot_of_return.alias("lot"),
+            pl.col("return_index").alias("ref"),
+        ),
+        adjustments.select(
+            "customer_id", pl.col("created_at").alias("time"), pl.lit(k.P_ADJUSTMENT).alias("priority"),
+            pl.col("adjustment_index").alias("rank"), pl.col("points").alias("a"),
+            pl.col("adjustment_index").alias("b"),
+            pl.when(pl.col("points") > 0).then(lot_of_adjustment).otherwise(-1).alias("lot"),
+            pl.col("adjustment_index").alias("ref"),
+        ),
+    ]
+    events = pl.concat(
+        [piece.select(event_columns).with_columns(pl.col("time").dt.epoch("us")) for piece in pieces],
+        how="vertical_relaxed",
+    )
+    events = (
+        events.join(customers, on="customer_id")
+        .with_columns(pl.col(c).cast(pl.Int64) for c in ("time", "priority", "rank", "a", "b", "lot", "ref"))
+        .sort("customer_index", "time", "priority", "rank")
+    )
+    inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events)
+    return inputs, concat_exceptions([return_exceptions, static_exceptions(history, inputs, rules, as_of)])
+
+
+def future_events(history: History, rules: Rules) -> pl.DataFrame:
+    """FUTURE_EVENT: a row whose event instant falls after its inbox folder's date (RULES 12)."""
+    after_folder = start_of(plus_days(pl.col("folder"), 1), rules)
+    lines = history.order_lines.filter(pl.col("paid_at") >= after_folder)
+    deliveries = history.delivery_rows.filter(pl.col("delivered_at") >= after_folder)
+    returns = history.returns.filter(pl.col("returned_at") >= after_folder)
+    adjustments = history.adjustments.filter(pl.col("created_at") >= after_folder)
+    return concat_exceptions([
+        exception_rows(
+            lines, "FUTURE_EVENT", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("order {} line {}: paid_at {} is after its folder {}; applied at its own instant",
+                              "order_id", "line_no", local_text(pl.col("paid_at"), rules), "folder"),
+        ),
+        exception_rows(
+            deliveries, "FUTURE_EVENT", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("order {} line {}: delivered_at {} is after its folder {}; applied at its own instant",
+                              "order_id", "line_no", local_text(pl.col("delivered_at"), rules), "folder"),
+        ),
+        exception_rows(
+            returns, "FUTURE_EVENT", entity_id=pl.col("return_id"),
+            message=pl.format("return {}: returned_at {} is after its folder {}; applied at its own instant",
+                              "return_id", local_text(pl.col("returned_at"), rules), "folder"),
+        ),
+        exception_rows(
+            adjustments, "FUTURE_EVENT", entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("adjustment {}: created_at {} is after its folder {}; applied at its own instant",
+                              "adjustment_id", local_text(pl.col("created_at"), rules), "folder"),
+        ),
+    ])
+
+
+def static_exceptions(history: History, inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> pl.DataFrame:
+    """Warnings decided by the snapshot's rows alone (RULES 3, 7, 12)."""
+    lines, orders = inputs.lines, inputs.orders
+    known_customers = history.customers.select("customer_id")
+    over_cap = orders.filter(
+        pl.col("redeemed_points") * KOPECKS * 100 > pl.col("price_kop") * rules.redemption_max_share_pct
+    )
+    return concat_exceptions([
+        exception_rows(
+            lines.filter(pl.col("unknown_promo")), "UNKNOWN_PROMO", entity_id=pl.col("order_id"),
+            customer_id=pl.col("customer_id"),
+            message=pl.format("order {} line {}: promo code '{}' is not in the promotions file; it earns points",
+                              "order_id", "line_no", "promo_code"),
+        ),
+        exception_rows(
+            lines.filter((pl.col("points_redeemed") > 0) & ~pl.col("redeemable")), "REDEMPTION_PROMO",
+            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("order {} line {}: {} points paid on promo '{}', which does not allow points; debited anyway",
+                              "order_id", "line_no", "points_redeemed", "promo_code"),
+        ),
+        exception_rows(
+            over_cap, "REDEMPTION_CAP", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            message=pl.format(
+                "order {}: {} points redeemed exceed {}% of the original price {} RUB; debited anyway",
+                "order_id", "redeemed_points", pl.lit(rules.redemption_max_share_pct), rub_text(pl.col("price_kop")),
+            ),
+        ),
+        exception_rows(
+            orders.join(known_customers, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
+            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("order {}: customer {} is not in the customers file; applied", "order_id", "customer_id"),
+        ),
+        exception_rows(
+            inputs.adjustments.join(known_customers, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
+            entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("adjustment {}: customer {} is not in the customers file; applied",
+                              "adjustment_id", "customer_id"),
+        ),
+        future_events(history, rules),
+    ])

@@ -1,0 +1,187 @@
+"""The ledger of one snapshot: movements, lots and per-customer state, from the kernel's walk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from transforms import ledger_kernel as k
+from transforms.calendar import business_date, cutoff_of, local_text, micros_of
+from transforms.events import LedgerInputs
+from transforms.exceptions import concat_exceptions, exception_rows
+from transforms.rules import Rules
+
+INSTANT = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    movements: pl.DataFrame
+    """grain: one change of one bucket (pending, available, debt) of one customer, in order"""
+    lots: pl.DataFrame
+    """grain [lot_id]: each lot's points left at the cut-off, its bucket and expiry"""
+    customers: pl.DataFrame
+    """grain [customer_id]: lifetime spend (kopecks) and debt at the cut-off"""
+    lines: pl.DataFrame
+    """grain [order_id, line_no]: the snapshot's lines with their kept quantity"""
+    orders: pl.DataFrame
+    """grain [order_id]: the snapshot's orders with their rate and current points"""
+
+
+def _column(frame: pl.DataFrame, name: str) -> np.ndarray:
+    return np.ascontiguousarray(frame.get_column(name).to_numpy())
+
+
+def _instants(frame: pl.DataFrame, name: str, missing: int) -> np.ndarray:
+    return np.ascontiguousarray(frame.get_column(name).dt.epoch("us").fill_null(missing).to_numpy())
+
+
+def walk(inputs: LedgerInputs, rules: Rules, cutoff: dt.datetime):
+    """Run the kernel, growing its movement buffer until everything fits."""
+    ev, lots, orders, lines = inputs.events, inputs.lots, inputs.orders, inputs.lines
+    arrays = (
+        _column(ev, "customer_index").astype(np.int64), _column(ev, "time"), _column(ev, "priority"),
+        _column(ev, "a"), _column(ev, "b"), _column(ev, "lot"),
+        _instants(lots, "created_at", 0), _instants(lots, "expiry", k.NO_EXPIRY), _column(lots, "lot_rank"),
+        _column(orders, "net_kop"), _column(orders, "base_kop"),
+        _column(orders, "redeemed_points").astype(np.int64), _column(orders, "order_index").astype(np.int64),
+        _column(lines, "order_index").astype(np.int64), _column(lines, "quantity"), _column(lines, "net_kop"),
+        _column(lines, "paid_kop"), _column(lines, "eligible"), _column(lines, "points_redeemed"),
+        np.array([t.from_kopecks for t in rules.tiers], np.int64),
+        np.array([t.rate_bp for t in rules.tiers], np.int64),
+        inputs.customers.height, micros_of(cutoff),
+    )
+    capacity = 4 * (ev.height + lots.height) + 64
+    while True:
+        result = k.run_ledger(*arrays, capacity)
+        if not result[0]:
+            return result[1:]
+        capacity *= 2
+
+
+def _names(codes: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
+    return codes.replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
+
+
+def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Ledger, pl.DataFrame]:
+    """Walk the snapshot's events; the ledger, and the exceptions only the walk can find."""
+    cutoff = cutoff_of(as_of, rules)
+    (mv, remaining, pending, expiry, spend, debt, order_rate, order_points, kept, xs) = walk(inputs, rules, cutoff)
+    customer_ids = inputs.customers.get_column("customer_id")
+    lot_ids = inputs.lots.get_column("lot_id")
+    return_ids = inputs.returns.get_column("return_id")
+    event_ref = inputs.events.get_column("ref")
+
+    raw = pl.DataFrame(mv, schema=["time", "cust", "lot", "kind", "bucket", "points", "src_kind", "src"], orient="row")
+    src = raw.get_column("src")
+    src_kind = raw.get_column("src_kind")
+    by_kind = {
+        k.S_ORDER: inputs.orders.get_column("order_id"),
+        k.S_RETURN: return_ids.gather(event_ref.gather(src.filter(src_kind == k.S_RETURN))),
+        k.S_ADJUSTMENT: inputs.adjustments.get_column("adjustment_id"),
+        k.S_LOT: lot_ids,
+    }
+    source_id = pl.Series("source_id", [None] * raw.height, pl.String)
+    for kind, ids in by_kind.items():
+        mask = (src_kind == kind).to_numpy()
+        if mask.any():
+            picked = ids if kind == k.S_RETURN else ids.gather(src.filter(src_kind == kind))
+            source_id = source_id.scatter(np.flatnonzero(mask), picked)
+    movements = (
+        raw.with_row_index("seq")
+        .with_columns(source_id)
+        .select(
+            pl.col("time").cast(INSTANT).alias("instant"),
+            customer_ids.gather(raw.get_column("cust")).alias("customer_id"),
+            pl.when(pl.col("lot") >= 0).then(pl.col("lot")).alias("lot"),
+            _names(pl.col("kind"), k.MOVEMENT_KINDS).alias("kind"),
+            _names(pl.col("bucket"), k.BUCKETS).alias("bucket"),
+            pl.col("points"),
+            _names(pl.col("src_kind"), k.SOURCE_KINDS).alias("source_kind"),
+            pl.col("source_id"),
+            pl.col("seq"),
+        )
+        .with_columns(
+            pl.col("lot").map_batches(lambda s: lot_ids.gather(s), return_dtype=pl.String).alias("lot_id"),
+            business_date(pl.col("instant"), rules).alias("business_date"),
+        )
+        .drop("lot")
+        .sort("customer_id", "instant", "seq")
+        .select("instant", "business_date", "customer_id", "lot_id", "kind", "bucket", "points",
+                "source_kind", "source_id")
+    )
+    lots = inputs.lots.with_columns(
+        pl.Series("remaining", remaining),
+        pl.Series("pending", pending),
+        pl.Series("expiry", expiry).replace(k.NO_EXPIRY, None).cast(INSTANT),
+    )
+    customers = inputs.customers.with_columns(pl.Series("spend_kop", spend), pl.Series("debt_points", debt))
+    orders = inputs.orders.with_columns(pl.Series("rate_bp", order_rate), pl.Series("points", order_points))
+    lines = inputs.lines.with_columns(pl.Series("kept_quantity", kept))
+    ledger = Ledger(movements, lots, customers, lines, orders)
+    return ledger, concat_exceptions([_kernel_exceptions(inputs, xs), undelivered(ledger, rules, as_of)])
+
+
+def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
+    found = pl.DataFrame(xs, schema=["code", "event", "points"], orient="row")
+    events = inputs.events.with_row_index("event").with_columns(pl.col("event").cast(pl.Int64))
+    found = found.join(events.select("event", "priority", "ref", "customer_id"), on="event")
+    orders = found.filter(pl.col("priority") == k.P_ORDER).join(
+        inputs.orders.select(pl.col("order_index").cast(pl.Int64).alias("ref"), "order_id", "source_file", "source_row"),
+        on="ref",
+    )
+    adjustments = found.filter(pl.col("priority") == k.P_ADJUSTMENT).join(
+        inputs.adjustments.select(pl.col("adjustment_index").cast(pl.Int64).alias("ref"), "adjustment_id",
+                                  "source_file", "source_row"),
+        on="ref",
+    )
+    returns = found.filter(pl.col("priority") == k.P_RETURN).join(
+        inputs.returns.select(pl.col("return_index").cast(pl.Int64).alias("ref"), "return_id", "order_id", "line_no",
+                              "source_file", "source_row"),
+        on="ref",
+    )
+    code = pl.col("code")
+    return concat_exceptions([
+        exception_rows(
+            orders.filter(code == k.X_OVERDRAFT), "OVERDRAFT", entity_id=pl.col("order_id"),
+            customer_id=pl.col("customer_id"),
+            message=pl.format("order {}: redemption exceeds the available points by {}; recorded as debt",
+                              "order_id", "points"),
+        ),
+        exception_rows(
+            adjustments.filter(code == k.X_OVERDRAFT), "OVERDRAFT", entity_id=pl.col("adjustment_id"),
+            customer_id=pl.col("customer_id"),
+            message=pl.format("adjustment {}: debit exceeds the available points by {}; recorded as debt",
+                              "adjustment_id", "points"),
+        ),
+        exception_rows(
+            returns.filter(code == k.X_DEBT), "DEBT", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
+            message=pl.format("return {} (order {} line {}): {} points to claw back were no longer held; recorded as debt",
+                              "return_id", "order_id", "line_no", "points"),
+        ),
+        exception_rows(
+            returns.filter(code == k.X_RETURN_EXCEEDS), "RETURN_EXCEEDS_QUANTITY", entity_id=pl.col("return_id"),
+            customer_id=pl.col("customer_id"),
+            message=pl.format("return {} (order {} line {}) rejected: only {} left on the line",
+                              "return_id", "order_id", "line_no", "points"),
+        ),
+    ])
+
+
+def undelivered(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame:
+    """UNDELIVERED (RULES 4): online, paid more than N days before D, no delivery yet, something kept."""
+    kept = ledger.lines.group_by("order_id").agg(pl.col("kept_quantity").sum().alias("kept_quantity"))
+    late = ledger.orders.join(kept, on="order_id").filter(
+        (pl.col("channel") == "online")
+        & pl.col("delivered").is_null()
+        & (pl.col("kept_quantity") > 0)
+        & (pl.lit(as_of) - business_date(pl.col("paid_at"), rules) > pl.duration(days=rules.undelivered_after_days))
+    )
+    return exception_rows(
+        late, "UNDELIVERED", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+        message=pl.format("online order {} paid {} has no delivery; its points stay pending", "order_id",
+                          local_text(pl.col("paid_at"), rules)),
+    )

@@ -1,0 +1,56 @@
+"""One snapshot as of D: staged exports in; balances, movements and exceptions out. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from schemas.inputs import EXPORT_KINDS
+from transforms.balances import build_balances
+from transforms.events import build_ledger_inputs
+from transforms.exceptions import EXCEPTION_SCHEMA, concat_exceptions
+from transforms.history import build_history
+from transforms.ledger import Ledger, build_ledger
+from transforms.rules import Rules
+from transforms.staging import stage_export
+
+LEDGER_KINDS = ("orders", "returns", "customers", "promotions", "adjustments")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    as_of: dt.date
+    balances: pl.DataFrame
+    movements: pl.DataFrame
+    exceptions: pl.DataFrame
+    ledger: Ledger
+
+
+def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Stage every raw file of every kind; (accepted rows per kind, SCHEMA exceptions)."""
+    staged, rejected = {}, []
+    for name, kind in EXPORT_KINDS.items():
+        parts = [stage_export(kind, frame) for frame in raw.get(name, [])]
+        rejected += [exceptions for _, exceptions in parts]
+        if parts:
+            staged[name] = pl.concat([accepted for accepted, _ in parts], how="vertical")
+        else:
+            empty = {c: pl.String for c in kind.columns} | {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
+            staged[name] = stage_export(kind, pl.DataFrame(schema=empty))[0]
+    return staged, concat_exceptions(rejected)
+
+
+def compute_snapshot(staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date) -> Snapshot:
+    """Recompute the whole ledger from the accepted history of every folder <= D."""
+    history, conflicts = build_history(staged)
+    inputs, decided = build_ledger_inputs(history, rules, as_of)
+    ledger, walked = build_ledger(inputs, rules, as_of)
+    balances = build_balances(ledger, rules, as_of)
+    exceptions = (
+        concat_exceptions([conflicts, decided, walked])
+        .with_columns(pl.lit(as_of).alias("business_date"))
+        .select(list(EXCEPTION_SCHEMA))
+    )
+    return Snapshot(as_of, balances, ledger.movements, exceptions, ledger)
