@@ -231,12 +231,12 @@ def build_ledger_inputs(
             "customer_id", pl.col("matures").alias("time"), pl.lit(k.P_MATURITY).alias("priority"),
             pl.col("order_index").alias("a"), pl.lit(0).alias("b"), pl.lit(-1).alias("lot"),
             pl.col("order_index").alias("ref"),
-        ).with_columns(pl.col("a").map_batches(lambda s: lot_rank.gather(s)).alias("rank")),
+        ).with_columns(pl.col("a").map_batches(lambda s: lot_rank.gather(s), return_dtype=pl.Int64).alias("rank")),
         grants.select(
             "customer_id", pl.col("granted_at").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
             pl.lit(rules.birthday_points).alias("a"), pl.lit(0).alias("b"), lot_of_grant.alias("lot"),
             pl.int_range(pl.len()).alias("ref"),
-        ).with_columns(pl.col("lot").map_batches(lambda s: lot_rank.gather(s)).alias("rank")),
+        ).with_columns(pl.col("lot").map_batches(lambda s: lot_rank.gather(s), return_dtype=pl.Int64).alias("rank")),
         orders.select(
             "customer_id", pl.col("paid_at").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
             pl.col("order_index").alias("rank"), pl.col("order_index").alias("a"), pl.lit(0).alias("b"),

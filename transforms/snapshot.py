@@ -16,7 +16,7 @@ from transforms.ledger import Ledger, build_ledger
 from transforms.rules import Rules
 from transforms.staging import stage_export
 
-LEDGER_KINDS = ("orders", "returns", "customers", "promotions", "adjustments")
+RAW_META = {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,15 @@ class Snapshot:
 
 
 def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Stage every raw file of every kind; (accepted rows per kind, SCHEMA exceptions)."""
+    """Stage every raw file of every kind, all files of a kind at once (rows keep their source).
+
+    Returns (accepted rows per kind, SCHEMA exceptions)."""
     staged, rejected = {}, []
     for name, kind in EXPORT_KINDS.items():
-        parts = [stage_export(kind, frame) for frame in raw.get(name, [])]
-        rejected += [exceptions for _, exceptions in parts]
-        if parts:
-            staged[name] = pl.concat([accepted for accepted, _ in parts], how="vertical")
-        else:
-            empty = {c: pl.String for c in kind.columns} | {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
-            staged[name] = stage_export(kind, pl.DataFrame(schema=empty))[0]
+        frames = raw.get(name) or [pl.DataFrame(schema={c: pl.String for c in kind.columns} | RAW_META)]
+        accepted, exceptions = stage_export(kind, pl.concat(frames, how="vertical_relaxed"))
+        staged[name] = accepted
+        rejected.append(exceptions)
     return staged, concat_exceptions(rejected)
 
 

@@ -1,0 +1,87 @@
+"""Properties over generated histories: the ledger balances, never goes negative, ties out,
+ignores row order, and the answer for D ignores folders after D."""
+
+import datetime as dt
+import random
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from given import raw_frame
+from histories import random_history
+from transforms.rules import default_rules
+from transforms.snapshot import compute_snapshot, stage_all
+
+RULES = default_rules()
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def run(history: dict, as_of: dt.date, shuffle_seed: int | None = None):
+    """The snapshot as of D from every row whose folder is <= D, one raw frame per (kind, folder)."""
+    raw = {}
+    for kind, rows in history.items():
+        by_folder = {}
+        for row in rows:
+            if dt.date.fromisoformat(row["folder"]) <= as_of:
+                by_folder.setdefault(row["folder"], []).append(row)
+        for folder, folder_rows in sorted(by_folder.items()):
+            if shuffle_seed is not None:
+                folder_rows = folder_rows[:]
+                random.Random(shuffle_seed).shuffle(folder_rows)
+            raw.setdefault(kind, []).append(raw_frame(kind, folder_rows, folder))
+    staged, _ = stage_all(raw)
+    return compute_snapshot(staged, RULES, as_of)
+
+
+AS_OF = dt.date(2026, 3, 1)
+
+
+@SETTINGS
+@given(seeds)
+def test_balances_equal_the_lots_and_the_movements_and_tie_out(seed):
+    snap = run(random_history(seed), AS_OF)
+    lots = snap.ledger.lots.group_by("customer_id").agg(
+        pl.col("remaining").filter(~pl.col("pending")).sum().alias("lots_available"),
+        pl.col("remaining").filter(pl.col("pending")).sum().alias("lots_pending"),
+    )
+    joined = snap.balances.join(lots, on="customer_id", how="left").fill_null(0)
+    assert (joined["available_points"] == joined["lots_available"]).all()
+    assert (joined["pending_points"] == joined["lots_pending"]).all()
+    b = snap.balances
+    lhs = (b["earned_points"] + b["birthday_points"] + b["restored_points"] + b["adjusted_points"]
+           - b["redeemed_points"] - b["expired_points"] - b["clawed_back_points"])
+    assert (lhs == b["available_points"] + b["pending_points"] - b["debt_points"]).all()
+    per_bucket = snap.movements.group_by("customer_id", "bucket").agg(pl.col("points").sum()).pivot(
+        on="bucket", index="customer_id", values="points").fill_null(0)
+    for bucket in ("available", "pending", "debt"):
+        if bucket in per_bucket.columns:
+            check = b.join(per_bucket, on="customer_id", how="left").fill_null(0)
+            assert (check[f"{bucket}_points"] == check[bucket]).all()
+
+
+@SETTINGS
+@given(seeds)
+def test_buckets_never_go_negative_along_the_movements(seed):
+    snap = run(random_history(seed), AS_OF)
+    running = snap.movements.with_columns(pl.col("points").cum_sum().over("customer_id", "bucket").alias("running"))
+    assert running.filter(pl.col("running") < 0).height == 0
+    assert (snap.balances.select("available_points", "pending_points", "debt_points").min_horizontal() >= 0).all()
+
+
+@SETTINGS
+@given(seeds, st.integers(min_value=0, max_value=1000))
+def test_shuffling_rows_within_files_changes_nothing(seed, shuffle_seed):
+    history = random_history(seed)
+    assert run(history, AS_OF).balances.equals(run(history, AS_OF, shuffle_seed).balances)
+
+
+@SETTINGS
+@given(seeds, st.integers(min_value=30, max_value=400))
+def test_the_answer_for_d_ignores_later_folders(seed, day):
+    history = random_history(seed)
+    as_of = dt.date(2025, 1, 1) + dt.timedelta(days=day)
+    only_until_d = {kind: [r for r in rows if r["folder"] <= as_of.isoformat()] for kind, rows in history.items()}
+    assert run(history, as_of).balances.equals(run(only_until_d, as_of).balances)
+    assert run(history, as_of).movements.equals(run(only_until_d, as_of).movements)

@@ -1,0 +1,129 @@
+"""Tier 3: the Prefect flow end to end on the bundled sample, against goldens rewritten only on purpose.
+
+`pytest --update-goldens` rewrites tests/golden/; review the diff before committing it.
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.inbox import InputFileError
+from flows.nightly import DEFAULT_DATA_DIR, nightly
+
+GOLDEN = Path(__file__).parent / "golden"
+BALANCE_COLUMNS = [
+    "customer_id", "as_of", "tier", "cashback_pct", "lifetime_spend", "next_tier", "spend_to_next_tier",
+    "available_points", "pending_points", "debt_points", "next_expiry_date", "next_expiry_points",
+    "expiring_30d_points", "earned_points", "redeemed_points", "expired_points", "clawed_back_points",
+    "restored_points", "birthday_points", "adjusted_points",
+]
+EXCEPTION_COLUMNS = ["business_date", "severity", "code", "source_file", "source_row", "entity_id", "customer_id", "message"]
+MOVEMENT_COLUMNS = {"instant", "customer_id", "lot_id", "kind", "points", "source_id"}
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """A private copy of the bundled sample: inputs only."""
+    target = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, target, ignore=shutil.ignore_patterns("out", "warehouse.duckdb*", ".prefect"))
+    return target
+
+
+def run(data_dir: Path, day: str) -> Path:
+    return Path(nightly(dt.date.fromisoformat(day), data_dir))
+
+
+def check_golden(request, name: str, frame: pl.DataFrame) -> None:
+    path = GOLDEN / name
+    text = frame.write_csv()
+    if request.config.getoption("--update-goldens"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing: run pytest --update-goldens, review it, commit it"
+    assert text == path.read_text(), f"{name} differs from its golden (pytest --update-goldens if on purpose)"
+
+
+def test_golden_nights_on_the_bundled_sample(request, data_dir):
+    for day in ("2026-02-10", "2026-03-31"):
+        out = run(data_dir, day)
+        check_golden(request, f"{day}/balances.csv", pl.read_csv(out / "balances.csv", infer_schema=False))
+        check_golden(request, f"{day}/exceptions.csv", pl.read_csv(out / "exceptions.csv", infer_schema=False))
+        movements = pl.read_parquet(out / "movements.parquet")
+        check_golden(request, f"{day}/movements.csv", movements)
+
+
+def test_published_files_carry_the_contract_columns_and_a_manifest(data_dir):
+    out = run(data_dir, "2026-03-31")
+    assert pl.read_parquet(out / "balances.parquet").columns == BALANCE_COLUMNS
+    assert pl.read_csv(out / "balances.csv").columns == BALANCE_COLUMNS
+    assert pl.read_csv(out / "exceptions.csv").columns == EXCEPTION_COLUMNS
+    assert pl.read_parquet(out / "exceptions.parquet").columns == EXCEPTION_COLUMNS
+    assert MOVEMENT_COLUMNS <= set(pl.read_parquet(out / "movements.parquet").columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    web = next(f for f in manifest["inputs"] if f["file"] == "inbox/2026-02-12/orders_web.csv")
+    assert (web["rows_read"], web["rows_accepted"], web["rows_rejected"]) == (3, 0, 3)
+    assert manifest["outputs"]["balances.csv"]["rows"] == 14
+    assert not any(p.name.startswith(".") for p in out.parent.iterdir())
+
+
+def test_rerunning_a_day_gives_byte_identical_balances_whatever_arrived_later(data_dir):
+    first = run(data_dir, "2026-02-10")
+    before = {name: (first / name).read_bytes() for name in ("balances.parquet", "balances.csv", "movements.parquet")}
+    late = data_dir / "inbox/2026-02-11"
+    late.mkdir()
+    (late / "orders.csv").write_text(
+        (data_dir / "inbox/2026-02-10/orders.csv").read_text().splitlines()[0] + "\n"
+        "O-7777,1,C001,boutique,2026-02-05T12:00:00+03:00,,RUB,LATE-1,1,1000.00,0.00,0,\n"
+    )
+    changed = run(data_dir, "2026-02-11")
+    assert (changed / "balances.csv").read_bytes() != before["balances.csv"]
+    again = run(data_dir, "2026-02-10")
+    assert {name: (again / name).read_bytes() for name in before} == before
+
+
+def test_exceptions_are_reported_when_first_seen_and_parked_returns_every_night(data_dir):
+    def reported(day):
+        table = pl.read_csv(run(data_dir, day) / "exceptions.csv")
+        return sorted(zip(table["code"], table["entity_id"]))
+
+    history = reported("2026-02-11")  # a first run reports everything it sees in the history
+    assert ("DEBT", "R-0601") in history and ("OVERDRAFT", "O-0403") in history
+    new_rows = [("SCHEMA", "O-9001"), ("SCHEMA", "O-9002"), ("SCHEMA", "O-9003")]
+    assert reported("2026-02-12") == new_rows
+    assert reported("2026-02-13") == []
+    assert reported("2026-02-12") == new_rows  # a re-run reports the same
+    assert ("RETURN_UNKNOWN_ORDER", "R-0901") in reported("2026-03-02")
+    assert ("RETURN_UNKNOWN_ORDER", "R-0901") in reported("2026-03-03")
+    assert ("RETURN_UNKNOWN_ORDER", "R-0901") not in reported("2026-03-04")
+
+
+def test_an_unreadable_file_stops_the_run_and_publishes_nothing(data_dir):
+    good = run(data_dir, "2026-03-31")
+    kept = (good / "balances.csv").read_bytes()
+    (data_dir / "inbox/2026-03-30/orders_broken.csv").write_text("order_id,line_no\nO1,1\n")
+    with pytest.raises(InputFileError, match="orders_broken.csv: lacks required column"):
+        run(data_dir, "2026-03-31")
+    assert (good / "balances.csv").read_bytes() == kept
+
+
+def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    command = [sys.executable, "-m", "flows.cli", "run", "--date", "2026-03-31", "--data-dir", str(data_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"published {data_dir / 'out' / '2026-03-31'}"
+    (data_dir / "inbox/2026-03-30/returns_x.csv").write_text("return_id\nR1\n")
+    failed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines() == [
+        "perfone-loyalty: not published: inbox/2026-03-30/returns_x.csv: lacks required column(s) "
+        "order_id, line_no, kind, quantity, returned_at"]
