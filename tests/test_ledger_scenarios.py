@@ -464,3 +464,30 @@ def test_unknown_customers_and_future_events_are_applied_and_reported():
     assert codes(snap) == [("FUTURE_EVENT", "A"), ("UNKNOWN_CUSTOMER", "A"), ("UNKNOWN_CUSTOMER", "J")]
     assert balance(snap, "C9")["available_points"] == 550
     assert balance(snap, "C1")["available_points"] == 0
+
+
+# --- RULES 11: variance against the operational balances ----------------------------------
+
+def test_variance_against_the_operational_balances_of_d():
+    rows = [order("A", "2026-01-10T12:00:00+03:00", "10000.00"),                       # 500 available
+            order("B", "2026-03-25T12:00:00+03:00", "20000.00", customer="C2")]         # 1 000 pending
+    operational = [
+        {"customer_id": "C1", "available_points": "400", "pending_points": "10"},
+        {"customer_id": "C9", "available_points": "0", "pending_points": "0"},        # zero: no variance
+        {"customer_id": "C8", "available_points": "5", "pending_points": "0"},
+    ]
+    snap = snapshot("2026-03-31", customers=C1 + [{"customer_id": "C2"}], orders=rows, balances=operational)
+    found = snap.exceptions.filter(pl.col("code").str.starts_with("BALANCE") | pl.col("code").str.starts_with("MISSING"))
+    assert found.select("code", "entity_id", "message").rows() == [
+        ("BALANCE_MISMATCH", "C1", "available points: recomputed 500, operational system 400 (difference 100)"),
+        ("BALANCE_MISMATCH", "C1", "pending points: recomputed 0, operational system 10 (difference -10)"),
+        ("MISSING_IN_OPERATIONAL", "C2", "customer C2 holds 1000 points here but is absent from the operational balances"),
+        ("MISSING_IN_RECOMPUTED", "C8", "the operational system shows 5 points for customer C8, unknown to the recomputation"),
+    ]
+    assert set(found["severity"]) == {"warning"}
+
+
+def test_no_operational_file_that_day_means_no_variance():
+    rows = [order("A", "2026-01-10T12:00:00+03:00", "10000.00")]
+    operational = [dict({"customer_id": "C1", "available_points": "1", "pending_points": "0"}, folder="2026-03-30")]
+    assert codes(snapshot("2026-03-31", customers=C1, orders=rows, balances=operational)) == []

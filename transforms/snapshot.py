@@ -15,6 +15,7 @@ from transforms.history import build_history
 from transforms.ledger import Ledger, build_ledger
 from transforms.rules import Rules
 from transforms.staging import stage_export
+from transforms.variance import variance
 
 RAW_META = {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
 
@@ -48,7 +49,7 @@ def compute_snapshot(staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.da
     ledger, walked = build_ledger(inputs, rules, as_of)
     balances = build_balances(ledger, rules, as_of)
     exceptions = (
-        concat_exceptions([conflicts, decided, walked])
+        concat_exceptions([conflicts, decided, walked, variance(balances, staged["balances"], as_of)])
         .with_columns(pl.lit(as_of).alias("business_date"))
         .select(list(EXCEPTION_SCHEMA))
     )
