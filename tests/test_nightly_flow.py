@@ -127,3 +127,14 @@ def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir):
     assert failed.stderr.strip().splitlines() == [
         "perfone-loyalty: not published: inbox/2026-03-30/returns_x.csv: lacks required column(s) "
         "order_id, line_no, kind, quantity, returned_at"]
+
+
+def test_backfill_publishes_each_day_in_order(data_dir):
+    from flows.nightly import backfill
+
+    published = backfill(dt.date(2026, 3, 2), dt.date(2026, 3, 4), data_dir)
+    assert [Path(p).name for p in published] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    parked = pl.read_csv(Path(published[0]) / "exceptions.csv").filter(pl.col("code") == "RETURN_UNKNOWN_ORDER")
+    assert parked["entity_id"].to_list() == ["R-0901"]
+    c009 = pl.read_csv(Path(published[2]) / "balances.csv").filter(pl.col("customer_id") == "C009").row(0, named=True)
+    assert (c009["pending_points"], c009["clawed_back_points"]) == (750, 750)
