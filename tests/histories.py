@@ -25,7 +25,10 @@ def random_history(seed: int, customers: int = 4, start: dt.date = dt.date(2025,
     first = dt.datetime.combine(start, dt.time(), MSK)
 
     def moment(lo_day: float, hi_day: float) -> dt.datetime:
-        return first + dt.timedelta(minutes=int(rng.uniform(lo_day, hi_day) * 24 * 60))
+        at = first + dt.timedelta(minutes=int(rng.uniform(lo_day, hi_day) * 24 * 60))
+        if rng.random() < 0.2:  # midnight, where expiries, maturities and birthdays happen
+            at = at.replace(hour=0, minute=0)
+        return at
 
     def folder_of(at: dt.datetime, late: int = 0) -> str:
         return (at.astimezone(MSK).date() + dt.timedelta(days=late)).isoformat()
@@ -63,7 +66,7 @@ def random_history(seed: int, customers: int = 4, start: dt.date = dt.date(2025,
                 if delivered is not None:
                     rows["orders"].append({**row, "delivered_at": _stamp(delivered, rng), "folder": folder_of(delivered, late)})
                 for r in range(rng.choice([0, 0, 1, 2])):
-                    back = paid + dt.timedelta(days=rng.uniform(0, 40))
+                    back = max(paid, moment((paid - first).days, (paid - first).days + 40))
                     kind = rng.choice(["return", "return", "cancel"])
                     quantity = str(rng.randint(1, qty)) if kind == "return" or rng.random() < 0.3 else ""
                     rows["returns"].append({"return_id": f"R-{oid}-{line}-{r}", "order_id": oid, "line_no": str(line),
