@@ -28,7 +28,45 @@ def parser() -> argparse.ArgumentParser:
     fill.add_argument("--start", type=_date, required=True)
     fill.add_argument("--end", type=_date, required=True)
     fill.add_argument("--data-dir", type=Path)
+    gen = commands.add_parser("generate", help="write synthetic inbox folders of a fashion retailer")
+    gen.add_argument("--customers", type=int, required=True)
+    gen.add_argument("--start", type=_date, required=True)
+    gen.add_argument("--end", type=_date, required=True)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--data-dir", type=Path, required=True, help="a new or empty data directory")
+    gen.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    gen.add_argument("--chunk", type=int, default=25_000, help="customers generated at once (memory)")
+    gen.add_argument("--no-operational-balances", action="store_true",
+                     help="skip the operational balances file of the last day (saves one engine run)")
+    for name, default in vars(_anomaly_defaults()).items():
+        gen.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, help="anomaly rate")
     return top
+
+
+def _anomaly_defaults():
+    from synthetic.retail import Anomalies
+
+    return Anomalies()
+
+
+def _generate(args) -> int:
+    from synthetic.retail import Anomalies, Plan, generate
+    from transforms.rules import default_rules
+
+    if args.customers < 1 or args.chunk < 1 or args.end < args.start:
+        print("perfone-loyalty: generate needs --customers >= 1, --chunk >= 1 and --end >= --start", file=sys.stderr)
+        return 2
+    anomalies = Anomalies(**{name: getattr(args, name) for name in vars(Anomalies())})
+    plan = Plan(args.customers, args.start, args.end, args.seed, anomalies, args.chunk,
+                operational_balances=not args.no_operational_balances)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = generate(args.data_dir, plan, default_rules(), args.format)
+    except FileExistsError as problem:
+        print(f"perfone-loyalty: {problem}", file=sys.stderr)
+        return 1
+    print(f"generated {args.data_dir / 'inbox'}: {summary['folders']} folders, rows {summary['rows']}")
+    return 0
 
 
 def _prepare_environment(data_dir: Path, verbose: bool) -> None:
@@ -42,6 +80,8 @@ def _prepare_environment(data_dir: Path, verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "generate":
+        return _generate(args)
     project_data = Path(__file__).resolve().parents[1] / "data"
     data_dir = (args.data_dir or project_data).resolve()
     if not data_dir.is_dir():
