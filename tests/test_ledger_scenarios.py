@@ -491,3 +491,11 @@ def test_no_operational_file_that_day_means_no_variance():
     rows = [order("A", "2026-01-10T12:00:00+03:00", "10000.00")]
     operational = [dict({"customer_id": "C1", "available_points": "1", "pending_points": "0"}, folder="2026-03-30")]
     assert codes(snapshot("2026-03-31", customers=C1, orders=rows, balances=operational)) == []
+
+
+def test_the_first_version_is_the_first_to_arrive_whatever_the_row_order():
+    late = dict(order("A", "2026-01-20T10:00:00+03:00", "90.00"), folder="2026-01-21")
+    early = dict(order("A", "2026-01-20T10:00:00+03:00", "50.00"), folder="2026-01-20")
+    snap = snapshot("2026-02-10", customers=C1, orders=[late, early])
+    assert str(balance(snap, "C1")["lifetime_spend"]) == "50.00"
+    assert codes(snap) == [("ORDER_CONFLICT", "A")]

@@ -1,6 +1,7 @@
 """History: every staged version of every row -> the rows that stand, plus the conflicts (RULES 12).
 
-Versions are taken in arrival order (inbox folder, file path, row); the first version stands.
+Staged frames hold their rows in arrival order (inbox folder, file name, row: the order the inbox
+is read in), and every step here keeps it; the first version stands.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from transforms.exceptions import concat_exceptions, exception_rows
-from transforms.sqlrun import run_sql
 
 ARRIVAL = ("folder", "source_file", "source_row")
 
@@ -38,9 +38,54 @@ class History:
     """grain [order_id, line_no]: where each line's delivered_at came from (for FUTURE_EVENT)"""
 
 
+CONTENT_COLUMNS = ("sku", "quantity", "unit_price", "discount", "points_redeemed", "promo_code", "currency")
+HEADER_COLUMNS = ("customer_id", "channel", "paid_at")
+
+
 def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(standing order lines, where their delivery came from, ORDER_CONFLICT exceptions)."""
-    versions = run_sql("order_lines", staged_orders=staged)
+    """(standing order lines, where their delivery came from, ORDER_CONFLICT exceptions).
+
+    RULES 12: the first version of a line stands. A later version equal in every column but
+    delivered_at is a duplicate, or the delivery update when the line had none; any other
+    difference, or a line whose customer, channel or paid_at disagrees with its order's first
+    accepted line, is ORDER_CONFLICT. Rows are in arrival order (folder, file, row) already.
+    """
+    key = ["order_id", "line_no"]
+    versions = staged.with_row_index("arrival")
+    header = versions.group_by("order_id").agg(pl.col(c).first().alias(f"header_{c}") for c in HEADER_COLUMNS)
+    versions = versions.join(header, on="order_id", how="left").with_columns(
+        pl.any_horizontal(pl.col(c) != pl.col(f"header_{c}") for c in HEADER_COLUMNS).alias("header_conflict")
+    )
+    eligible = versions.filter(~pl.col("header_conflict"))
+    first = eligible.group_by(key).agg(
+        pl.col("arrival").first().alias("first_arrival"),
+        *[pl.col(c).first().alias(f"first_{c}") for c in CONTENT_COLUMNS],
+    )
+    versions = versions.join(first, on=key, how="left").with_columns(
+        (pl.col("header_conflict") | pl.any_horizontal(
+            ~pl.col(c).eq_missing(pl.col(f"first_{c}")) for c in CONTENT_COLUMNS
+        )).alias("content_conflict")
+    )
+    delivery = (
+        versions.filter(~pl.col("content_conflict") & pl.col("delivered_at").is_not_null())
+        .group_by(key)
+        .agg(
+            pl.col("delivered_at").first().alias("line_delivered_at"),
+            pl.col("folder").first().alias("delivered_folder"),
+            pl.col("source_file").first().alias("delivered_source_file"),
+            pl.col("source_row").first().alias("delivered_source_row"),
+        )
+    )
+    versions = versions.join(delivery, on=key, how="left").with_columns(
+        pl.when(pl.col("header_conflict"))
+        .then(pl.lit("customer, channel or paid_at disagrees with the order's first accepted line"))
+        .when(pl.col("content_conflict"))
+        .then(pl.lit("differs from the accepted version of this line"))
+        .when(pl.col("delivered_at").is_not_null() & (pl.col("delivered_at") != pl.col("line_delivered_at")))
+        .then(pl.lit("delivered_at differs from the one already recorded"))
+        .alias("conflict"),
+        (pl.col("arrival") == pl.col("first_arrival")).alias("is_first"),
+    ).sort("arrival")
     conflicts = versions.filter(pl.col("conflict").is_not_null())
     exceptions = exception_rows(
         conflicts,
@@ -50,19 +95,15 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
     )
     standing = versions.filter(pl.col("is_first") & pl.col("conflict").is_null())
-    lines = standing.select(
-        *[c for c in ORDER_LINE_COLUMNS if c != "delivered_at"],
-        pl.col("line_delivered_at").alias("delivered_at"),
-        *ARRIVAL,
-    ).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
-    delivery = standing.filter(pl.col("line_delivered_at").is_not_null()).select(
+    lines = standing.with_columns(pl.col("line_delivered_at").alias("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
+    delivery_rows = standing.filter(pl.col("line_delivered_at").is_not_null()).select(
         "order_id", "line_no", "customer_id",
         pl.col("line_delivered_at").alias("delivered_at"),
         pl.col("delivered_folder").alias("folder"),
         pl.col("delivered_source_file").alias("source_file"),
         pl.col("delivered_source_row").alias("source_row"),
     )
-    return lines, delivery, exceptions
+    return lines, delivery_rows, exceptions
 
 
 def accept_keyed_rows(
@@ -70,7 +111,7 @@ def accept_keyed_rows(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """First version per key stands; an identical repeat is ignored, a different one is ROW_CONFLICT."""
     values = [c for c in staged.columns if c not in ARRIVAL]
-    versions = staged.sort(list(ARRIVAL)).with_columns(
+    versions = staged.with_columns(
         pl.int_range(pl.len()).over(key).alias("version"),
         pl.struct(values).eq_missing(pl.struct(values).first().over(key)).alias("same_as_first"),
     )
@@ -88,8 +129,7 @@ def accept_keyed_rows(
 
 def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
     """One row per customer: latest registered_at, latest non-empty birth_date (RULES 6)."""
-    ordered = staged.sort(list(ARRIVAL))
-    return ordered.group_by("customer_id").agg(
+    return staged.group_by("customer_id", maintain_order=True).agg(
         pl.col("registered_at").last(),
         pl.col("birth_date").drop_nulls().last(),
         pl.col("source_file").last(),
@@ -100,15 +140,25 @@ def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
 def latest_promotions(staged: pl.DataFrame) -> pl.DataFrame:
     """One row per promo code: the latest row received defines it (RULES 3)."""
     return (
-        staged.sort(list(ARRIVAL))
-        .group_by("promo_code")
+        staged.group_by("promo_code", maintain_order=True)
         .agg(pl.col("earns_points").last(), pl.col("points_redeemable").last())
         .sort("promo_code")
     )
 
 
+def in_arrival_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame sorted by (folder, source_file, source_row), sorting only if it is not already."""
+    folder, file, row = (pl.col(c) for c in ARRIVAL)
+    later = (folder > folder.shift()) | (folder == folder.shift()) & (
+        (file > file.shift()) | (file == file.shift()) & (row > row.shift()))
+    if frame.height < 2 or frame.select(later.slice(1).all()).item():
+        return frame
+    return frame.sort(list(ARRIVAL), maintain_order=True)
+
+
 def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFrame]:
     """All accepted rows of every kind, and the conflict exceptions found on the way."""
+    staged = {kind: in_arrival_order(frame) for kind, frame in staged.items()}
     lines, delivery, order_conflicts = accept_order_lines(staged["orders"])
     returns, return_conflicts = accept_keyed_rows(
         staged["returns"], ["return_id", "order_id", "line_no"], "return_id", "return"

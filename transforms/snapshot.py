@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 import polars as pl
@@ -18,6 +19,17 @@ from transforms.staging import stage_export
 from transforms.variance import variance
 
 RAW_META = {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
+
+
+class _Clock:
+    def __init__(self, timings: dict | None):
+        self.timings = timings if timings is not None else {}
+
+    def __call__(self, name: str, step, *args):
+        started = time.perf_counter()
+        result = step(*args)
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        return result
 
 
 @dataclass(frozen=True)
@@ -42,14 +54,20 @@ def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFram
     return staged, concat_exceptions(rejected)
 
 
-def compute_snapshot(staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date) -> Snapshot:
-    """Recompute the whole ledger from the accepted history of every folder <= D."""
-    history, conflicts = build_history(staged)
-    inputs, decided = build_ledger_inputs(history, rules, as_of)
-    ledger, walked = build_ledger(inputs, rules, as_of)
-    balances = build_balances(ledger, rules, as_of)
+def compute_snapshot(
+    staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, timings: dict | None = None
+) -> Snapshot:
+    """Recompute the whole ledger from the accepted history of every folder <= D.
+
+    `timings`, when given, receives the seconds each step took."""
+    clock = _Clock(timings)
+    history, conflicts = clock("history", build_history, staged)
+    inputs, decided = clock("events", build_ledger_inputs, history, rules, as_of)
+    ledger, walked = clock("ledger", build_ledger, inputs, rules, as_of)
+    balances = clock("balances", build_balances, ledger, rules, as_of)
+    drift = clock("variance", variance, balances, staged["balances"], as_of)
     exceptions = (
-        concat_exceptions([conflicts, decided, walked, variance(balances, staged["balances"], as_of)])
+        concat_exceptions([conflicts, decided, walked, drift])
         .with_columns(pl.lit(as_of).alias("business_date"))
         .select(list(EXCEPTION_SCHEMA))
     )

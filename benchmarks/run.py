@@ -1,0 +1,156 @@
+"""The benchmark: `python -m benchmarks.run [--sizes S,M,L]` writes BENCHMARKS.md.
+
+For each size, on the same generated files: the floor (one DuckDB scan of every input file), the
+first load of the full history (nightly run for D-1 on an empty warehouse, validation included),
+the nightly run adding one day on top (D), the full recompute (manifest's recompute phase), peak
+memory of each (every measurement is its own process under /usr/bin/time), and, at S and M, the
+reference implementation on the same staged history. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    customers: int
+    start: dt.date
+    end: dt.date
+    reference: bool
+
+
+SIZES = {
+    "S": Size("S", 10_000, dt.date(2025, 1, 1), dt.date(2025, 12, 31), True),
+    "M": Size("M", 200_000, dt.date(2023, 1, 1), dt.date(2025, 12, 31), True),
+    "L": Size("L", 2_000_000, dt.date(2023, 1, 1), dt.date(2025, 12, 31), False),
+}
+TARGETS = """Targets (issue 3, medians on 2 cores / 24 GiB): L full recompute <= 120 s and <= 40x the floor;
+nightly run at L <= 150 s; peak memory at L < 6 GiB; at M the engine >= 30x faster than the reference."""
+
+
+def timed(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS GiB, stdout) of one process."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True,
+                          env=env or os.environ.copy(), cwd=PROJECT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss_kb) / 2**20, done.stdout
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def generate(size: Size, work: Path, fmt: str) -> Path:
+    data = work / size.name / fmt
+    marker = data / "generated.json"
+    wanted = {"customers": size.customers, "start": str(size.start), "end": str(size.end), "format": fmt, "seed": 1}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    wall, rss, out = timed(python("-m", "flows.cli", "generate", "--customers", str(size.customers),
+                                  "--start", str(size.start), "--end", str(size.end), "--seed", "1",
+                                  "--data-dir", str(data), "--format", fmt))
+    marker.write_text(json.dumps(wanted))
+    (data / "generation.json").write_text(json.dumps({"seconds": wall, "peak_gib": rss, "output": out.strip()}))
+    return data
+
+
+def nightly(data: Path, day: dt.date) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(data / ".prefect")
+    wall, rss, _ = timed(python("-m", "flows.cli", "run", "--date", str(day), "--data-dir", str(data)), env)
+    manifest = json.loads((data / "out" / str(day) / "manifest.json").read_text())
+    return {"wall": wall, "peak_gib": rss, "phases": manifest["timings_seconds"],
+            "steps": manifest["recompute_steps_seconds"]}
+
+
+def measure(size: Size, work: Path, fmt: str) -> dict:
+    data = generate(size, work, fmt)
+    for leftover in ("out", "warehouse.duckdb", ".prefect"):
+        path = data / leftover
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    result = {"size": size.name, "generation": json.loads((data / "generation.json").read_text())}
+    result["input_gib"] = sum(p.stat().st_size for p in (data / "inbox").rglob("*") if p.is_file()) / 2**30
+    wall, rss, out = timed(python("-m", "benchmarks.floor", str(data)))
+    result["floor"] = {"wall": wall, "peak_gib": rss, **json.loads(out)}
+    result["first_load"] = nightly(data, size.end - dt.timedelta(days=1))
+    result["nightly"] = nightly(data, size.end)
+    if size.reference:
+        wall, rss, out = timed(python("-m", "benchmarks.reference_run", str(data), str(size.end)))
+        result["reference"] = {"wall": wall, "peak_gib": rss, **json.loads(out)}
+    return result
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = int(next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))) / 2**20
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("polars", "duckdb", "numba", "pandera", "prefect", "pyarrow"))
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB; Python {platform.python_version()}; {versions}"
+
+
+def report(results: list[dict], command: str) -> str:
+    lines = ["# Benchmarks", "", f"Command: `{command}`", "", f"Machine: {machine()}", "", TARGETS, "",
+             "Times in seconds, memory in GiB (peak RSS of the measured process). `wall` of a nightly run includes",
+             "Prefect's temporary server (about 8 s); `pipeline` is the run's own time before publishing.", "",
+             "| size | customers | order lines | input GiB | floor | first load wall / pipeline | full recompute | "
+             "nightly wall / pipeline | peak first / nightly | reference | engine vs reference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines_count = r["floor"]["rows"].get("orders.csv", r["floor"]["rows"].get("orders.parquet", 0))
+        ref = r.get("reference")
+        lines.append(
+            f"| {r['size']} | {SIZES[r['size']].customers:,} | {lines_count:,} rows | {r['input_gib']:.2f} | "
+            f"{r['floor']['seconds']:.1f} | {r['first_load']['wall']:.1f} / {r['first_load']['phases']['total_before_publish']:.1f} | "
+            f"{r['nightly']['phases']['recompute']:.1f} | "
+            f"{r['nightly']['wall']:.1f} / {r['nightly']['phases']['total_before_publish']:.1f} | "
+            f"{r['first_load']['peak_gib']:.2f} / {r['nightly']['peak_gib']:.2f} | "
+            + (f"{ref['reference_seconds']:.1f} | {ref['reference_seconds'] / ref['engine_seconds']:.0f}x "
+               f"({ref['customers_differing']} of {ref['customers']:,} customers differ) |" if ref else "- | - |")
+        )
+    lines += ["", "Phases of the nightly run (seconds):", "",
+              "| size | read | stage (validation) | recompute | report | audit | history | events | ledger kernel | balances |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        p, s = r["nightly"]["phases"], r["nightly"]["steps"]
+        lines.append(f"| {r['size']} | {p['read']:.1f} | {p['stage']:.1f} | {p['recompute']:.1f} | {p['report']:.1f} | "
+                     f"{p['audit']:.1f} | {s['history']:.1f} | {s['events']:.1f} | {s['ledger']:.1f} | {s['balances']:.1f} |")
+    lines += ["", "Generation: " + "; ".join(
+        f"{r['size']} {r['generation']['seconds']:.0f} s, peak {r['generation']['peak_gib']:.2f} GiB" for r in results), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="S,M,L")
+    parser.add_argument("--work", type=Path, default=PROJECT / "benchmarks" / "work")
+    parser.add_argument("--format", choices=["csv", "parquet"], default="parquet")
+    parser.add_argument("--output", type=Path, default=PROJECT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    results = []
+    for name in args.sizes.split(","):
+        results.append(measure(SIZES[name], args.work, args.format))
+        (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        print(json.dumps(results[-1], default=str), flush=True)
+    args.output.write_text(report(results, "python3 -m uv run python -m benchmarks.run " + " ".join(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    main()
