@@ -114,6 +114,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR) -> 
         files, raw = read_inbox(data_dir, as_of)
         clocked("read")
         staged, rejected = stage(raw)
+        del raw  # every cell as text: the largest frames of the run, not needed past staging
         clocked("stage")
         compute_steps: dict[str, float] = {}
         snapshot, found = recompute(staged, rejected, rules, as_of, compute_steps)

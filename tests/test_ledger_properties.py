@@ -65,6 +65,8 @@ def test_balances_equal_the_lots_and_the_movements_and_tie_out(seed):
 @given(seeds)
 def test_buckets_never_go_negative_along_the_movements(seed):
     snap = run(random_history(seed), AS_OF)
+    ordered = snap.movements.select("customer_id", "instant")
+    assert ordered.equals(ordered.sort("customer_id", "instant", maintain_order=True))
     running = snap.movements.with_columns(pl.col("points").cum_sum().over("customer_id", "bucket").alias("running"))
     assert running.filter(pl.col("running") < 0).height == 0
     assert (snap.balances.select("available_points", "pending_points", "debt_points").min_horizontal() >= 0).all()

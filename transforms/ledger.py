@@ -62,57 +62,43 @@ def walk(inputs: LedgerInputs, rules: Rules, cutoff: dt.datetime):
         capacity *= 2
 
 
-def _names(codes: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
-    return codes.replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
+def _named(codes: np.ndarray, names: tuple[str, ...]) -> pl.Series:
+    return pl.Series(names, dtype=pl.String).gather(codes)
+
+
+def _movements(inputs: LedgerInputs, mv: np.ndarray, rules: Rules) -> pl.DataFrame:
+    """The kernel's movement buffer as the published frame.
+
+    The kernel emits customer by customer (indexes follow customer_id order), each in time order."""
+    src_kind, src = mv[:, k.M_SRC_KIND], mv[:, k.M_SRC]
+    # every source id in one table: orders, returns, adjustments, lots, at these offsets
+    tables = [inputs.orders.get_column("order_id"), inputs.returns.get_column("return_id"),
+              inputs.adjustments.get_column("adjustment_id"), inputs.lots.get_column("lot_id")]
+    offsets = np.cumsum([0] + [t.len() for t in tables[:-1]])
+    event_ref = inputs.events.get_column("ref").to_numpy()
+    returns = src_kind == k.S_RETURN
+    index = offsets[src_kind] + np.where(returns, event_ref[np.where(returns, src, 0)], src)
+    lot = mv[:, k.M_LOT]
+    lot_ids = inputs.lots.get_column("lot_id").gather(np.where(lot >= 0, lot, 0)).scatter(np.flatnonzero(lot < 0), None)
+    instant = pl.Series("instant", mv[:, k.M_TIME]).cast(INSTANT)
+    return pl.DataFrame({
+        "instant": instant,
+        "business_date": pl.select(business_date(pl.lit(instant), rules)).to_series(),
+        "customer_id": inputs.customers.get_column("customer_id").gather(mv[:, k.M_CUST]),
+        "lot_id": lot_ids,
+        "kind": _named(mv[:, k.M_KIND], k.MOVEMENT_KINDS),
+        "bucket": _named(mv[:, k.M_BUCKET], k.BUCKETS),
+        "points": pl.Series(mv[:, k.M_POINTS]),
+        "source_kind": _named(src_kind, k.SOURCE_KINDS),
+        "source_id": pl.concat(tables).gather(index),
+    })
 
 
 def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Ledger, pl.DataFrame]:
     """Walk the snapshot's events; the ledger, and the exceptions only the walk can find."""
     cutoff = cutoff_of(as_of, rules)
     (mv, remaining, pending, expiry, spend, debt, order_rate, order_points, kept, xs) = walk(inputs, rules, cutoff)
-    customer_ids = inputs.customers.get_column("customer_id")
-    lot_ids = inputs.lots.get_column("lot_id")
-    return_ids = inputs.returns.get_column("return_id")
-    event_ref = inputs.events.get_column("ref")
-
-    raw = pl.DataFrame(mv, schema=["time", "cust", "lot", "kind", "bucket", "points", "src_kind", "src"], orient="row")
-    src = raw.get_column("src")
-    src_kind = raw.get_column("src_kind")
-    by_kind = {
-        k.S_ORDER: inputs.orders.get_column("order_id"),
-        k.S_RETURN: return_ids.gather(event_ref.gather(src.filter(src_kind == k.S_RETURN))),
-        k.S_ADJUSTMENT: inputs.adjustments.get_column("adjustment_id"),
-        k.S_LOT: lot_ids,
-    }
-    source_id = pl.Series("source_id", [None] * raw.height, pl.String)
-    for kind, ids in by_kind.items():
-        mask = (src_kind == kind).to_numpy()
-        if mask.any():
-            picked = ids if kind == k.S_RETURN else ids.gather(src.filter(src_kind == kind))
-            source_id = source_id.scatter(np.flatnonzero(mask), picked)
-    movements = (
-        raw.with_row_index("seq")
-        .with_columns(source_id)
-        .select(
-            pl.col("time").cast(INSTANT).alias("instant"),
-            customer_ids.gather(raw.get_column("cust")).alias("customer_id"),
-            pl.when(pl.col("lot") >= 0).then(pl.col("lot")).alias("lot"),
-            _names(pl.col("kind"), k.MOVEMENT_KINDS).alias("kind"),
-            _names(pl.col("bucket"), k.BUCKETS).alias("bucket"),
-            pl.col("points"),
-            _names(pl.col("src_kind"), k.SOURCE_KINDS).alias("source_kind"),
-            pl.col("source_id"),
-            pl.col("seq"),
-        )
-        .with_columns(
-            pl.col("lot").map_batches(lambda s: lot_ids.gather(s), return_dtype=pl.String).alias("lot_id"),
-            business_date(pl.col("instant"), rules).alias("business_date"),
-        )
-        .drop("lot")
-        .sort("customer_id", "instant", "seq")
-        .select("instant", "business_date", "customer_id", "lot_id", "kind", "bucket", "points",
-                "source_kind", "source_id")
-    )
+    movements = _movements(inputs, mv, rules)
     lots = inputs.lots.with_columns(
         pl.Series("remaining", remaining),
         pl.Series("pending", pending),

@@ -83,6 +83,33 @@ def debit(mv, n, t, c, want, kind, src_kind, src, open_lots, n_open, remaining, 
 
 
 @njit(cache=True)
+def sweep_expired(mv, n, c, t, open_lots, n_open, remaining, pending, expiry, rank):
+    """Expire every open lot whose expiry is <= t, in (expiry, lot id) order, so that movements
+    come out in time order; drop emptied lots from the open list. Returns (n, n_open, next expiry)."""
+    due = np.empty(n_open, np.int64)
+    n_due = 0
+    kept = 0
+    next_expiry = NO_EXPIRY
+    for j in range(n_open):
+        lot = open_lots[j]
+        if remaining[lot] > 0 and expiry[lot] <= t:
+            due[n_due] = lot
+            n_due += 1
+        elif remaining[lot] > 0:
+            open_lots[kept] = lot
+            kept += 1
+            next_expiry = min(next_expiry, expiry[lot])
+    due = due[:n_due]
+    due = due[np.argsort(rank[due], kind="mergesort")]
+    due = due[np.argsort(expiry[due], kind="mergesort")]
+    for lot in due:
+        bucket = B_PENDING if pending[lot] else B_AVAILABLE
+        n = emit(mv, n, expiry[lot], c, lot, K_EXPIRE, bucket, -remaining[lot], S_LOT, lot)
+        remaining[lot] = 0
+    return n, kept, next_expiry
+
+
+@njit(cache=True)
 def run_ledger(
     ev_cust, ev_time, ev_prio, ev_a, ev_b, ev_lot,
     lot_created, lot_expiry, lot_rank,
@@ -133,20 +160,8 @@ def run_ledger(
         c = ev_cust[i - 1] if closing else ev_cust[i]
         t = cutoff - 1 if closing else ev_time[i]
         if next_expiry <= t:
-            new_next = NO_EXPIRY
-            kept_open = 0
-            for j in range(n_open):
-                lot = open_lots[j]
-                if remaining[lot] > 0 and expiry[lot] <= t:
-                    bucket = B_PENDING if pending[lot] else B_AVAILABLE
-                    n_mv = emit(mv, n_mv, expiry[lot], c, lot, K_EXPIRE, bucket, -remaining[lot], S_LOT, lot)
-                    remaining[lot] = 0
-                if remaining[lot] > 0:
-                    open_lots[kept_open] = lot
-                    kept_open += 1
-                    new_next = min(new_next, expiry[lot])
-            n_open = kept_open
-            next_expiry = new_next
+            n_mv, n_open, next_expiry = sweep_expired(
+                mv, n_mv, c, t, open_lots, n_open, remaining, pending, expiry, lot_rank)
         if closing:
             cust_spend[c] = spend
             cust_debt[c] = debt
