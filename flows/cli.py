@@ -24,10 +24,12 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the nightly job for business date D")
     run.add_argument("--date", type=_date, help="business date D (default: yesterday in Moscow)")
     run.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
+    run.add_argument("--partitions", type=int, help="customer partitions computed in turn (default: by size)")
     fill = commands.add_parser("backfill", help="the nightly job for each date from --start to --end")
     fill.add_argument("--start", type=_date, required=True)
     fill.add_argument("--end", type=_date, required=True)
     fill.add_argument("--data-dir", type=Path)
+    fill.add_argument("--partitions", type=int)
     gen = commands.add_parser("generate", help="write synthetic inbox folders of a fashion retailer")
     gen.add_argument("--customers", type=int, required=True)
     gen.add_argument("--start", type=_date, required=True)
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if not data_dir.is_dir():
         print(f"perfone-loyalty: data directory {data_dir} does not exist", file=sys.stderr)
         return 2
+    if getattr(args, "partitions", None) is not None and args.partitions < 1:
+        print("perfone-loyalty: --partitions must be at least 1", file=sys.stderr)
+        return 2
     if args.command == "backfill" and args.end < args.start:
         print("perfone-loyalty: --end is before --start", file=sys.stderr)
         return 2
@@ -95,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         from flows.nightly import backfill, nightly
 
         if args.command == "run":
-            published = [nightly(args.date, data_dir)]
+            published = [nightly(args.date, data_dir, args.partitions)]
         else:
-            published = backfill(args.start, args.end, data_dir)
+            published = backfill(args.start, args.end, data_dir, args.partitions)
     except KeyboardInterrupt:
         print("perfone-loyalty: interrupted; nothing more was published", file=sys.stderr)
         return 130

@@ -17,15 +17,18 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.inbox import inbox_files, load_dialects, read_raw
-from flows.publish import publish_folder, sha256_of
+from flows.inbox import inbox_files, load_dialects
+from flows.publish import ParquetAppender, partial_folder, publish_folder
+from flows.staged_cache import StagedCache, StagedFile, load_staged
 from flows.warehouse import Warehouse
 from schemas import outputs
+from schemas.outputs import MOVEMENT_SCHEMA
 from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
 from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
-from transforms.snapshot import Snapshot, compute_snapshot, stage_all
+from transforms.partition import customer_parts
+from transforms.snapshot import Snapshot, compute_snapshot
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
@@ -43,56 +46,51 @@ def code_version() -> str:
         return version
 
 
+ORDER_ROWS_PER_PART = 2_000_000
+"""Staged order rows per customer partition when the run picks the number: bounds memory."""
+
+
 @task(cache_policy=NO_CACHE)
-def read_inbox(data_dir: Path, as_of: dt.date) -> tuple[list[dict], dict[str, list[pl.DataFrame]]]:
-    """Every export file of folders <= D as raw text, and what was read from where."""
+def stage_inbox(data_dir: Path, as_of: dt.date, version: str) -> tuple[list[StagedFile], dict, pl.DataFrame]:
+    """Every export file of folders <= D staged (from the cache when seen before)."""
     dialects = load_dialects(data_dir)
-    files, raw = [], {}
-    for file in inbox_files(data_dir, as_of):
-        frame = read_raw(file, dialects)
-        raw.setdefault(file.kind, []).append(frame)
-        files.append({"file": file.relative, "kind": file.kind, "folder": file.folder,
-                      "sha256": sha256_of(file.path), "rows_read": frame.height})
-    return files, raw
+    cache = StagedCache(data_dir, version)
+    files = [cache.stage(file, dialects) for file in inbox_files(data_dir, as_of)]
+    staged, rejected = load_staged(files)
+    return files, staged, rejected
 
 
 @task(cache_policy=NO_CACHE)
-def stage(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Every row checked against its export's contract: accepted rows, and SCHEMA rows."""
-    return stage_all(raw)
+def recompute(staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, timings: dict) -> Snapshot:
+    """The snapshot of one customer partition as of D."""
+    steps: dict[str, float] = {}
+    snapshot = compute_snapshot(staged, rules, as_of, steps)
+    for step, seconds in steps.items():
+        timings[step] = round(timings.get(step, 0.0) + seconds, 3)
+    return snapshot
 
 
 @task(cache_policy=NO_CACHE)
-def recompute(
-    staged: dict[str, pl.DataFrame], rejected: pl.DataFrame, rules: Rules, as_of: dt.date, timings: dict
-) -> tuple[Snapshot, pl.DataFrame]:
-    """The snapshot as of D and every exception it holds (SCHEMA rows included)."""
-    snapshot = compute_snapshot(staged, rules, as_of, timings)
-    found = pl.concat([rejected.with_columns(pl.lit(as_of).alias("business_date")), snapshot.exceptions])
-    return snapshot, found
+def audit(name: str, frame: pl.DataFrame) -> None:
+    """An output must meet its contract; a failure here is a bug and stops the run."""
+    getattr(outputs, name).validate(frame, lazy=True)
 
 
-@task(cache_policy=NO_CACHE)
-def audit(balances: pl.DataFrame, movements: pl.DataFrame, exceptions: pl.DataFrame) -> None:
-    """Outputs must meet their contracts; a failure here is a bug and stops the run."""
-    outputs.BALANCES.validate(balances, lazy=True)
-    outputs.MOVEMENTS.validate(movements, lazy=True)
-    outputs.EXCEPTIONS.validate(exceptions, lazy=True)
-
-
-def _input_manifest(files: list[dict], found: pl.DataFrame) -> list[dict]:
-    rejected = dict(
-        found.filter(pl.col("code") == "SCHEMA").group_by("source_file").len().iter_rows()
-    )
+def _input_manifest(files: list[StagedFile], found: pl.DataFrame) -> list[dict]:
+    rejected = dict(found.filter(pl.col("code") == "SCHEMA").group_by("source_file").len().iter_rows())
     return [
-        {**f, "rows_rejected": rejected.get(f["file"], 0), "rows_accepted": f["rows_read"] - rejected.get(f["file"], 0)}
+        {"file": f.file.relative, "kind": f.file.kind, "folder": f.file.folder, "sha256": f.sha256,
+         "rows_read": f.rows_read, "rows_rejected": rejected.get(f.file.relative, 0),
+         "rows_accepted": f.rows_read - rejected.get(f.file.relative, 0), "staged_before": f.cached}
         for f in files
     ]
 
 
 @flow(name="perfone-loyalty-nightly")
-def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR) -> str:
-    """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`."""
+def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None) -> str:
+    """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
+
+    `partitions`: customer partitions computed one after the other (default: by size)."""
     log = get_run_logger()
     rules = default_rules()
     as_of = as_of or yesterday(rules)
@@ -111,45 +109,56 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR) -> 
         lap = now
 
     try:
-        files, raw = read_inbox(data_dir, as_of)
-        clocked("read")
-        staged, rejected = stage(raw)
-        del raw  # every cell as text: the largest frames of the run, not needed past staging
+        files, staged, rejected = stage_inbox(data_dir, as_of, version)
         clocked("stage")
+        parts = partitions or max(1, -(-staged["orders"].height // ORDER_ROWS_PER_PART))
+        folder = partial_folder(data_dir / "out", as_of.isoformat())
+        movements = ParquetAppender(folder / "movements.parquet")
         compute_steps: dict[str, float] = {}
-        snapshot, found = recompute(staged, rejected, rules, as_of, compute_steps)
+        balances, found = [], [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
+        for part in customer_parts(staged, parts):
+            snapshot = recompute(part, rules, as_of, compute_steps)
+            audit("MOVEMENTS", snapshot.movements)
+            movements.append(snapshot.movements)
+            balances.append(snapshot.balances)
+            found.append(snapshot.exceptions)
+        del staged, part, snapshot
+        written = {"movements.parquet": movements.close(pl.DataFrame(schema=MOVEMENT_SCHEMA))}
+        balances = pl.concat(balances).sort("customer_id").select(BALANCE_COLUMNS)
+        found = pl.concat(found)
         clocked("recompute")
         exceptions, remembered = reported_exceptions(found, warehouse.seen_exceptions(), as_of)
-        balances = snapshot.balances.select(BALANCE_COLUMNS)
         clocked("report")
-        audit(balances, snapshot.movements, exceptions)
+        audit("BALANCES", balances)
+        audit("EXCEPTIONS", exceptions)
         clocked("audit")
         manifest = {
             "run_id": run_id, "as_of": as_of, "code_version": version, "rules_version": rules.version,
-            "inputs": _input_manifest(files, found), "timings_seconds": timings,
+            "partitions": parts, "inputs": _input_manifest(files, found), "timings_seconds": timings,
             "recompute_steps_seconds": compute_steps,
         }
         frames = {
             "balances.parquet": balances,
             "balances.csv": balances,
-            "movements.parquet": snapshot.movements,
             "exceptions.parquet": exceptions,
             "exceptions.csv": exceptions,
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
-        out = publish_folder(data_dir / "out", as_of.isoformat(), frames, manifest)
+        out = publish_folder(data_dir / "out", as_of.isoformat(), frames, manifest, written)
         warehouse.remember_exceptions(remembered)
     except Exception as problem:
         warehouse.finish_run(run_id, "failed", str(problem).splitlines()[0] if str(problem) else type(problem).__name__)
         raise
     warehouse.finish_run(run_id, "published", out_dir=str(out))
     log.info("published %s: %d customers, %d movements, %d exceptions", out, balances.height,
-             snapshot.movements.height, exceptions.height)
+             movements.rows, exceptions.height)
     return str(out)
 
 
 @flow(name="perfone-loyalty-backfill")
-def backfill(start: dt.date, end: dt.date, data_dir: Path = DEFAULT_DATA_DIR) -> list[str]:
+def backfill(
+    start: dt.date, end: dt.date, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None
+) -> list[str]:
     """The nightly job for every date from start to end, in order."""
     days = (end - start).days
-    return [nightly(start + dt.timedelta(days=n), data_dir) for n in range(days + 1)]
+    return [nightly(start + dt.timedelta(days=n), data_dir, partitions) for n in range(days + 1)]

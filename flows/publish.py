@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 
 def sha256_of(path: Path) -> str:
@@ -31,14 +32,46 @@ def write_frames(folder: Path, frames: dict[str, pl.DataFrame]) -> dict[str, dic
     return written
 
 
-def publish_folder(out_root: Path, name: str, frames: dict[str, pl.DataFrame], manifest: dict) -> Path:
-    """Write everything under out_root/.name.partial, then swap it in as out_root/name."""
+class ParquetAppender:
+    """One parquet file written part by part (row groups), for outputs too big to hold at once."""
+
+    def __init__(self, path: Path):
+        self.path, self.writer, self.rows = path, None, 0
+
+    def append(self, frame: pl.DataFrame) -> None:
+        table = frame.to_arrow()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.rows += frame.height
+
+    def close(self, empty: pl.DataFrame) -> dict:
+        if self.writer is None:
+            empty.write_parquet(self.path, compression="zstd")
+        else:
+            self.writer.close()
+        return {"rows": self.rows, "sha256": sha256_of(self.path)}
+
+
+def partial_folder(out_root: Path, name: str) -> Path:
+    """A fresh hidden folder to write the outputs of `name` into before publishing."""
     out_root.mkdir(parents=True, exist_ok=True)
     staging = out_root / f".{name}.partial"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    manifest["outputs"] = write_frames(staging, frames)
+    return staging
+
+
+def publish_folder(
+    out_root: Path, name: str, frames: dict[str, pl.DataFrame], manifest: dict, written: dict[str, dict] | None = None
+) -> Path:
+    """Write the frames beside what is `written` already under out_root/.name.partial, then swap
+    it in as out_root/name."""
+    staging = out_root / f".{name}.partial"
+    if not staging.exists():
+        staging = partial_folder(out_root, name)
+    manifest["outputs"] = {**(written or {}), **write_frames(staging, frames)}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     final = out_root / name
     previous = out_root / f".{name}.previous"

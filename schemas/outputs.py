@@ -57,6 +57,11 @@ BALANCES = pa.DataFrameSchema(
     name="balances",
 )
 
+MOVEMENT_SCHEMA = {
+    "instant": INSTANT, "business_date": pl.Date, "customer_id": pl.String, "lot_id": pl.String,
+    "kind": pl.String, "bucket": pl.String, "points": pl.Int64, "source_kind": pl.String, "source_id": pl.String,
+}
+
 MOVEMENTS = pa.DataFrameSchema(
     {
         "instant": pa.Column(INSTANT),

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 def data_dir(tmp_path) -> Path:
     """A private copy of the bundled sample: inputs only."""
     target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, target, ignore=shutil.ignore_patterns("out", "warehouse.duckdb*", ".prefect"))
+    shutil.copytree(DEFAULT_DATA_DIR, target, ignore=shutil.ignore_patterns("out", "warehouse.duckdb*", ".prefect", ".staged"))
     return target
 
 
@@ -138,3 +138,23 @@ def test_backfill_publishes_each_day_in_order(data_dir):
     assert parked["entity_id"].to_list() == ["R-0901"]
     c009 = pl.read_csv(Path(published[2]) / "balances.csv").filter(pl.col("customer_id") == "C009").row(0, named=True)
     assert (c009["pending_points"], c009["clawed_back_points"]) == (750, 750)
+
+
+def test_partitioned_run_publishes_the_same_balances_and_exceptions(data_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(data_dir, other)
+    whole = Path(nightly(dt.date(2026, 3, 31), data_dir, 1))
+    split = Path(nightly(dt.date(2026, 3, 31), other, 4))
+    for name in ("balances.csv", "balances.parquet", "exceptions.csv"):
+        assert (whole / name).read_bytes() == (split / name).read_bytes(), name
+    order = ["customer_id", "instant", "kind", "bucket", "lot_id", "points"]
+    assert pl.read_parquet(whole / "movements.parquet").sort(order).equals(
+        pl.read_parquet(split / "movements.parquet").sort(order))
+    assert json.loads((split / "manifest.json").read_text())["partitions"] == 4
+
+
+def test_a_second_run_stages_only_files_it_has_not_seen(data_dir):
+    run(data_dir, "2026-03-30")
+    manifest = json.loads((run(data_dir, "2026-03-31") / "manifest.json").read_text())
+    fresh = [f["file"] for f in manifest["inputs"] if not f["staged_before"]]
+    assert fresh == ["inbox/2026-03-31/balances.csv"]
