@@ -499,3 +499,11 @@ def test_the_first_version_is_the_first_to_arrive_whatever_the_row_order():
     snap = snapshot("2026-02-10", customers=C1, orders=[late, early])
     assert str(balance(snap, "C1")["lifetime_spend"]) == "50.00"
     assert codes(snap) == [("ORDER_CONFLICT", "A")]
+
+
+def test_a_debit_with_no_lot_anywhere_is_all_debt():
+    adjustments = [{"adjustment_id": "J", "customer_id": "C1", "created_at": "2026-01-20T10:00:00+03:00", "points": "-40"}]
+    snap = snapshot("2026-01-31", customers=C1, adjustments=adjustments)
+    b = balance(snap, "C1")
+    assert (b["debt_points"], b["adjusted_points"]) == (40, -40)
+    assert snap.movements.select("lot_id", "kind", "points").rows() == [(None, "debt", 40)]

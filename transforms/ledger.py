@@ -79,7 +79,8 @@ def _movements(inputs: LedgerInputs, mv: np.ndarray, rules: Rules) -> pl.DataFra
     returns = src_kind == k.S_RETURN
     index = offsets[src_kind] + np.where(returns, event_ref[np.where(returns, src, 0)], src)
     lot = mv[:, k.M_LOT]
-    lot_ids = inputs.lots.get_column("lot_id").gather(np.where(lot >= 0, lot, 0)).scatter(np.flatnonzero(lot < 0), None)
+    lot_table = inputs.lots.get_column("lot_id").extend(pl.Series([None], dtype=pl.String))  # last: no lot
+    lot_ids = lot_table.gather(np.where(lot >= 0, lot, lot_table.len() - 1))
     instant = pl.Series("instant", mv[:, k.M_TIME]).cast(INSTANT)
     return pl.DataFrame({
         "instant": instant,
