@@ -83,7 +83,7 @@ def nightly(data: Path, day: dt.date) -> dict:
 
 def measure(size: Size, work: Path, fmt: str) -> dict:
     data = generate(size, work, fmt)
-    for leftover in ("out", "warehouse.duckdb", ".prefect"):
+    for leftover in ("out", "warehouse.duckdb", ".prefect", ".staged"):
         path = data / leftover
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     result = {"size": size.name, "generation": json.loads((data / "generation.json").read_text())}

@@ -55,7 +55,7 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str) -> tuple[list[Stag
     """Every export file of folders <= D staged (from the cache when seen before)."""
     dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
-    files = [cache.stage(file, dialects) for file in inbox_files(data_dir, as_of)]
+    files = cache.stage(inbox_files(data_dir, as_of), dialects)
     staged, rejected = load_staged(files)
     return files, staged, rejected
 

@@ -39,23 +39,60 @@ class StagedCache:
             if stale != self.root:
                 shutil.rmtree(stale, ignore_errors=True)
 
-    def stage(self, file: InboxFile, dialects: list[tuple[str, CsvDialect]]) -> StagedFile:
-        """The file's staged rows and SCHEMA rows, staged now or read from the cache."""
-        digest = sha256_of(file.path)
+    def _paths(self, file: InboxFile, digest: str) -> tuple[Path, Path, Path]:
         # the same bytes may sit in two folders: the folder and path are part of every row
         stem = self.root / file.kind / f"{digest}-{file.relative.replace('/', '_')}"
-        accepted, rejected = stem.with_suffix(".accepted.parquet"), stem.with_suffix(".rejected.parquet")
-        counted = stem.with_suffix(".rows")
-        if accepted.exists() and rejected.exists() and counted.exists():
-            return StagedFile(file, digest, accepted, rejected, int(counted.read_text()), True)
-        raw = read_raw(file, dialects)
-        typed, schema_rows = stage_export(EXPORT_KINDS[file.kind], raw)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        for frame, path in ((typed, accepted), (schema_rows, rejected)):
-            frame.write_parquet(path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").rename(path)
-        counted.write_text(str(raw.height))
-        return StagedFile(file, digest, accepted, rejected, raw.height, False)
+        return stem.with_suffix(".accepted.parquet"), stem.with_suffix(".rejected.parquet"), stem.with_suffix(".rows")
+
+    def stage(self, files: list[InboxFile], dialects: list[tuple[str, CsvDialect]]) -> list[StagedFile]:
+        """Every file's staged rows and SCHEMA rows, from the cache or staged now.
+
+        Files not seen before are staged in batches of one kind (one validation per batch, not
+        per file), then cached file by file."""
+        known, todo = {}, []
+        for file in files:
+            digest = sha256_of(file.path)
+            accepted, rejected, counted = self._paths(file, digest)
+            if accepted.exists() and rejected.exists() and counted.exists():
+                known[file] = StagedFile(file, digest, accepted, rejected, int(counted.read_text()), True)
+            else:
+                todo.append((file, digest))
+        for batch in _batches(todo):
+            known.update(self._stage_batch(batch, dialects))
+        return [known[file] for file in files]
+
+    def _stage_batch(self, batch: list[tuple[InboxFile, str]], dialects) -> dict[InboxFile, StagedFile]:
+        raws = [read_raw(file, dialects) for file, _ in batch]
+        typed, schema_rows = stage_export(EXPORT_KINDS[batch[0][0].kind], pl.concat(raws, how="vertical_relaxed"))
+        typed_by_file = typed.partition_by("source_file", as_dict=True, maintain_order=True)
+        rejected_by_file = schema_rows.partition_by("source_file", as_dict=True, maintain_order=True)
+        staged = {}
+        for (file, digest), raw in zip(batch, raws):
+            accepted, rejected, counted = self._paths(file, digest)
+            accepted.parent.mkdir(parents=True, exist_ok=True)
+            for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted),
+                                (rejected_by_file.get((file.relative,), schema_rows.clear()), rejected)):
+                frame.write_parquet(path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").rename(path)
+            counted.write_text(str(raw.height))
+            staged[file] = StagedFile(file, digest, accepted, rejected, raw.height, False)
+        return staged
+
+
+BATCH_ROWS = 2_000_000
+
+
+def _batches(todo: list[tuple[InboxFile, str]]):
+    """Consecutive files of one kind, up to about BATCH_ROWS rows (estimated from file sizes)."""
+    batch, size = [], 0
+    for item in sorted(todo, key=lambda item: (item[0].kind, item[0].folder, item[0].relative)):
+        if batch and (batch[0][0].kind != item[0].kind or size > BATCH_ROWS * 60):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item[0].path.stat().st_size * (20 if item[0].path.suffix == ".parquet" else 1)
+    if batch:
+        yield batch
 
 
 def load_staged(files: list[StagedFile]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:

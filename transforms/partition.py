@@ -23,22 +23,26 @@ def part_of(key: pl.Expr, parts: int) -> pl.Expr:
     return (key.hash(seed=_SEED) % parts).cast(pl.Int32)
 
 
-def assign_parts(staged: dict[str, pl.DataFrame], parts: int) -> dict[str, pl.DataFrame]:
-    """Each kind's rows with a `part` column (promotions, which go everywhere, excepted)."""
-    orders = in_arrival_order(staged["orders"])
-    order_part = orders.group_by("order_id", maintain_order=True).agg(
+def assign_parts(staged: dict[str, pl.DataFrame], parts: int) -> dict[str, pl.Series]:
+    """Each kind's part number, row by row (promotions, which go everywhere, excepted).
+
+    Narrow on purpose: a part column joined onto the frames would copy the whole history."""
+    orders, adjustments = staged["orders"], staged["adjustments"]
+    order_part = in_arrival_order(orders).group_by("order_id", maintain_order=True).agg(
         part_of(pl.col("customer_id").first(), parts).alias("part"))
-    adjustments = in_arrival_order(staged["adjustments"])
-    adjustment_part = adjustments.group_by("adjustment_id", maintain_order=True).agg(
+    adjustment_part = in_arrival_order(adjustments).group_by("adjustment_id", maintain_order=True).agg(
         part_of(pl.col("customer_id").first(), parts).alias("part"))
+
+    def looked_up(frame: pl.DataFrame, key: str, table: pl.DataFrame) -> pl.Series:
+        return frame.select(key).join(table, on=key, how="left", maintain_order="left").get_column("part")
+
     return {
-        "orders": orders.join(order_part, on="order_id", how="left", maintain_order="left"),
-        "returns": staged["returns"].join(order_part, on="order_id", how="left", maintain_order="left")
-        .with_columns(pl.col("part").fill_null(part_of(pl.col("order_id"), parts))),
-        "adjustments": adjustments.join(adjustment_part, on="adjustment_id", how="left", maintain_order="left"),
-        "customers": staged["customers"].with_columns(part_of(pl.col("customer_id"), parts).alias("part")),
-        "balances": staged["balances"].with_columns(part_of(pl.col("customer_id"), parts).alias("part")),
-        "promotions": staged["promotions"],
+        "orders": looked_up(orders, "order_id", order_part),
+        "returns": looked_up(staged["returns"], "order_id", order_part).fill_null(
+            staged["returns"].select(part_of(pl.col("order_id"), parts)).to_series()),
+        "adjustments": looked_up(adjustments, "adjustment_id", adjustment_part),
+        "customers": staged["customers"].select(part_of(pl.col("customer_id"), parts)).to_series(),
+        "balances": staged["balances"].select(part_of(pl.col("customer_id"), parts)).to_series(),
     }
 
 
@@ -50,6 +54,6 @@ def customer_parts(staged: dict[str, pl.DataFrame], parts: int) -> Iterator[dict
     assigned = assign_parts(staged, parts)
     for part in range(parts):
         yield {
-            kind: frame if kind == "promotions" else frame.filter(pl.col("part") == part).drop("part")
-            for kind, frame in assigned.items()
+            kind: frame.filter(assigned[kind] == part) if kind in assigned else frame
+            for kind, frame in staged.items()
         }
