@@ -47,7 +47,8 @@ def timed(command: list[str], env: dict | None = None) -> tuple[float, float, st
     done = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], capture_output=True, text=True,
                           env=env or os.environ.copy(), cwd=PROJECT)
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        signal = f" (killed by signal {-done.returncode})" if done.returncode < 0 else ""
+        raise RuntimeError(f"{' '.join(command)} failed{signal}:\n{done.stderr[-3000:]}\nexit {done.returncode}{signal}")
     wall, rss_kb = done.stderr.strip().splitlines()[-1].split()
     return float(wall), int(rss_kb) / 2**20, done.stdout
 
@@ -75,7 +76,10 @@ def generate(size: Size, work: Path, fmt: str) -> Path:
 def nightly(data: Path, day: dt.date) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(data / ".prefect")
-    wall, rss, _ = timed(python("-m", "flows.cli", "run", "--date", str(day), "--data-dir", str(data)), env)
+    try:
+        wall, rss, _ = timed(python("-m", "flows.cli", "run", "--date", str(day), "--data-dir", str(data)), env)
+    except RuntimeError as failure:
+        return {"failed": str(failure).strip().splitlines()[-1][-300:]}
     manifest = json.loads((data / "out" / str(day) / "manifest.json").read_text())
     return {"wall": wall, "peak_gib": rss, "phases": manifest["timings_seconds"],
             "steps": manifest["recompute_steps_seconds"]}
@@ -91,7 +95,8 @@ def measure(size: Size, work: Path, fmt: str) -> dict:
     wall, rss, out = timed(python("-m", "benchmarks.floor", str(data)))
     result["floor"] = {"wall": wall, "peak_gib": rss, **json.loads(out)}
     result["first_load"] = nightly(data, size.end - dt.timedelta(days=1))
-    result["nightly"] = nightly(data, size.end)
+    if "failed" not in result["first_load"]:
+        result["nightly"] = nightly(data, size.end)
     if size.reference:
         wall, rss, out = timed(python("-m", "benchmarks.reference_run", str(data), str(size.end)))
         result["reference"] = {"wall": wall, "peak_gib": rss, **json.loads(out)}
@@ -116,6 +121,10 @@ def report(results: list[dict], command: str) -> str:
     for r in results:
         lines_count = r["floor"]["rows"].get("orders.csv", r["floor"]["rows"].get("orders.parquet", 0))
         ref = r.get("reference")
+        if "failed" in r["first_load"]:
+            lines.append(f"| {r['size']} | {SIZES[r['size']].customers:,} | {lines_count:,} rows | {r['input_gib']:.2f} | "
+                         f"{r['floor']['seconds']:.1f} | did not complete: {r['first_load']['failed']} | - | - | - | - | - |")
+            continue
         lines.append(
             f"| {r['size']} | {SIZES[r['size']].customers:,} | {lines_count:,} rows | {r['input_gib']:.2f} | "
             f"{r['floor']['seconds']:.1f} | {r['first_load']['wall']:.1f} / {r['first_load']['phases']['total_before_publish']:.1f} | "
@@ -126,11 +135,13 @@ def report(results: list[dict], command: str) -> str:
                f"({ref['customers_differing']} of {ref['customers']:,} customers differ) |" if ref else "- | - |")
         )
     lines += ["", "Phases of the nightly run (seconds):", "",
-              "| size | read | stage (validation) | recompute | report | audit | history | events | ledger kernel | balances |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| size | read + stage (validation) | recompute (all parts) | report | audit | history | events | ledger | balances |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        if "nightly" not in r:
+            continue
         p, s = r["nightly"]["phases"], r["nightly"]["steps"]
-        lines.append(f"| {r['size']} | {p['read']:.1f} | {p['stage']:.1f} | {p['recompute']:.1f} | {p['report']:.1f} | "
+        lines.append(f"| {r['size']} | {p['stage']:.1f} | {p['recompute']:.1f} | {p['report']:.1f} | "
                      f"{p['audit']:.1f} | {s['history']:.1f} | {s['events']:.1f} | {s['ledger']:.1f} | {s['balances']:.1f} |")
     lines += ["", "Generation: " + "; ".join(
         f"{r['size']} {r['generation']['seconds']:.0f} s, peak {r['generation']['peak_gib']:.2f} GiB" for r in results), ""]
@@ -143,12 +154,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=PROJECT / "benchmarks" / "work")
     parser.add_argument("--format", choices=["csv", "parquet"], default="parquet")
     parser.add_argument("--output", type=Path, default=PROJECT / "BENCHMARKS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the other sizes' results from the last run")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the last results")
     args = parser.parse_args()
-    results = []
-    for name in args.sizes.split(","):
-        results.append(measure(SIZES[name], args.work, args.format))
-        (args.work / "results.json").write_text(json.dumps(results, indent=2, default=str))
-        print(json.dumps(results[-1], default=str), flush=True)
+    saved = args.work / "results.json"
+    earlier = {r["size"]: r for r in json.loads(saved.read_text())} if (args.keep or args.report_only) and saved.exists() else {}
+    for name in [] if args.report_only else args.sizes.split(","):
+        earlier[name] = measure(SIZES[name], args.work, args.format)
+        saved.write_text(json.dumps(list(earlier.values()), indent=2, default=str))
+        print(json.dumps(earlier[name], default=str), flush=True)
+    results = [earlier[name] for name in SIZES if name in earlier]
     args.output.write_text(report(results, "python3 -m uv run python -m benchmarks.run " + " ".join(sys.argv[1:])))
 
 

@@ -96,12 +96,19 @@ def _batches(todo: list[tuple[InboxFile, str]]):
 
 
 def load_staged(files: list[StagedFile]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Every kind's staged rows in arrival order (the files are), and all SCHEMA rows."""
+    """Every kind's staged rows in arrival order (the files are), and all SCHEMA rows.
+
+    source_file becomes an Enum of the files in arrival order: 4 bytes a row instead of the path,
+    and it still sorts in arrival order."""
     staged = {}
+    arrival = pl.Enum([f.file.relative for f in files])
     for name, kind in EXPORT_KINDS.items():
         parts = [f.accepted for f in files if f.file.kind == name]
         if parts:
-            staged[name] = pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed")
+            staged[name] = pl.concat(
+                [pl.read_parquet(p).with_columns(pl.col("source_file").cast(arrival)) for p in parts],
+                how="vertical_relaxed",
+            )
         else:
             empty = {c: pl.String for c in kind.columns} | {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
             staged[name] = stage_export(kind, pl.DataFrame(schema=empty))[0]

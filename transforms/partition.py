@@ -23,18 +23,30 @@ def part_of(key: pl.Expr, parts: int) -> pl.Expr:
     return (key.hash(seed=_SEED) % parts).cast(pl.Int32)
 
 
+def _key(column: str) -> list[pl.Expr]:
+    """A 128-bit stand-in for an id (two 64-bit hashes): cheap to group and join on tens of
+    millions of rows. A collision could only split a customer across parts, which the balances
+    audit (one row per customer) would stop before anything is published."""
+    return [pl.col(column).hash(seed=_SEED).alias("k1"), pl.col(column).hash(seed=_SEED + 1).alias("k2")]
+
+
 def assign_parts(staged: dict[str, pl.DataFrame], parts: int) -> dict[str, pl.Series]:
     """Each kind's part number, row by row (promotions, which go everywhere, excepted).
 
     Narrow on purpose: a part column joined onto the frames would copy the whole history."""
     orders, adjustments = staged["orders"], staged["adjustments"]
-    order_part = in_arrival_order(orders).group_by("order_id", maintain_order=True).agg(
-        part_of(pl.col("customer_id").first(), parts).alias("part"))
-    adjustment_part = in_arrival_order(adjustments).group_by("adjustment_id", maintain_order=True).agg(
-        part_of(pl.col("customer_id").first(), parts).alias("part"))
+
+    def first_customer_part(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+        return (
+            in_arrival_order(frame).select(*_key(key), part_of(pl.col("customer_id"), parts).alias("part"))
+            .group_by("k1", "k2", maintain_order=True).agg(pl.col("part").first())
+        )
+
+    order_part = first_customer_part(orders, "order_id")
+    adjustment_part = first_customer_part(adjustments, "adjustment_id")
 
     def looked_up(frame: pl.DataFrame, key: str, table: pl.DataFrame) -> pl.Series:
-        return frame.select(key).join(table, on=key, how="left", maintain_order="left").get_column("part")
+        return frame.select(_key(key)).join(table, on=["k1", "k2"], how="left", maintain_order="left").get_column("part")
 
     return {
         "orders": looked_up(orders, "order_id", order_part),
