@@ -79,18 +79,19 @@ class StagedCache:
         return staged
 
 
-BATCH_ROWS = 2_000_000
+BATCH_CSV_BYTES = 120 * 2**20  # about 1M order lines of CSV text
+PARQUET_TO_CSV = 20  # a parquet export is about 20 times smaller than the same rows as CSV
 
 
 def _batches(todo: list[tuple[InboxFile, str]]):
-    """Consecutive files of one kind, up to about BATCH_ROWS rows (estimated from file sizes)."""
+    """Consecutive files of one kind, up to about BATCH_CSV_BYTES of text each."""
     batch, size = [], 0
     for item in sorted(todo, key=lambda item: (item[0].kind, item[0].folder, item[0].relative)):
-        if batch and (batch[0][0].kind != item[0].kind or size > BATCH_ROWS * 60):
+        if batch and (batch[0][0].kind != item[0].kind or size > BATCH_CSV_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(item)
-        size += item[0].path.stat().st_size * (20 if item[0].path.suffix == ".parquet" else 1)
+        size += item[0].path.stat().st_size * (PARQUET_TO_CSV if item[0].path.suffix == ".parquet" else 1)
     if batch:
         yield batch
 

@@ -7,6 +7,7 @@ applies to cells that passed, so the two can never disagree.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -92,8 +93,6 @@ class CellFormat:
 
     def explain(self, raw: str) -> str:
         if self.parse is parse_timestamp and raw is not None:
-            import re
-
             if re.match(_NAIVE_TIMESTAMP, raw):
                 return "timestamp has no UTC offset (naive)"
         return self.problem

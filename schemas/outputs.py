@@ -17,8 +17,8 @@ def _check(expr: pl.Expr, error: str) -> pa.Check:
     return pa.Check(lambda data: data.lazyframe.select(expr), error=error)
 
 
-_non_negative = pa.Check.ge(0, error="cannot be negative")
-_count = lambda: pa.Column(pl.Int64, _non_negative)  # noqa: E731
+def _count() -> pa.Column:
+    return pa.Column(pl.Int64, pa.Check.ge(0, error="cannot be negative"))
 
 BALANCES = pa.DataFrameSchema(
     {

@@ -59,8 +59,8 @@ def build_balances(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame
         rub(pl.col("lifetime_spend_kop")).alias("lifetime_spend"),
         "next_tier",
         rub(pl.col("spend_to_next_tier_kop")).alias("spend_to_next_tier"),
-        *[pl.col(c).cast(pl.Int64) for c in BALANCE_COLUMNS[7:10]],
+        *[pl.col(c).cast(pl.Int64) for c in ("available_points", "pending_points", "debt_points")],
         pl.col("next_expiry_date").cast(pl.Date),
-        pl.col("next_expiry_points").cast(pl.Int64),
-        *[pl.col(c).cast(pl.Int64) for c in BALANCE_COLUMNS[12:]],
-    )
+        *[pl.col(c).cast(pl.Int64) for c in BALANCE_COLUMNS if c.endswith("_points") and c not in
+          ("available_points", "pending_points", "debt_points")],
+    ).select(BALANCE_COLUMNS)
