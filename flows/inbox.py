@@ -43,7 +43,6 @@ class InboxFile:
     relative: str
     folder: dt.date
     kind: str
-    sha256: str | None = None
 
 
 def load_dialects(data_dir: Path) -> list[tuple[str, CsvDialect]]:

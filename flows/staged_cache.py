@@ -1,7 +1,7 @@
 """Staged rows of each inbox file, cached by the file's sha256 under DIR/.staged/<code version>/.
 
-Staging one file at a time keeps memory to one file's text; a nightly run stages only the files
-it has not seen (normally one day's), and reads the rest back typed. Any change of the code
+Files not seen before are staged in batches of one kind (memory: one batch's text) and cached
+file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
 (its version) starts a new cache: staged rows never outlive the rules that made them.
 """
 
@@ -17,7 +17,7 @@ from flows.inbox import CsvDialect, InboxFile, read_raw
 from flows.publish import sha256_of
 from schemas.inputs import EXPORT_KINDS
 from transforms.exceptions import EXCEPTION_SCHEMA
-from transforms.staging import stage_export
+from transforms.staging import empty_raw, stage_export
 
 CACHE_DIR = ".staged"
 
@@ -111,8 +111,7 @@ def load_staged(files: list[StagedFile]) -> tuple[dict[str, pl.DataFrame], pl.Da
                 how="vertical_relaxed",
             )
         else:
-            empty = {c: pl.String for c in kind.columns} | {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
-            staged[name] = stage_export(kind, pl.DataFrame(schema=empty))[0]
+            staged[name] = stage_export(kind, empty_raw(kind))[0]
     rejected = [pl.read_parquet(f.rejected) for f in files]
     rejected = pl.concat(rejected, how="vertical_relaxed") if rejected else pl.DataFrame(schema=EXCEPTION_SCHEMA)
     return staged, rejected.select([pl.col(c).cast(t) for c, t in EXCEPTION_SCHEMA.items()])

@@ -15,10 +15,9 @@ from transforms.exceptions import EXCEPTION_SCHEMA, concat_exceptions
 from transforms.history import build_history
 from transforms.ledger import Ledger, build_ledger
 from transforms.rules import Rules
-from transforms.staging import stage_export
+from transforms.staging import empty_raw, stage_export
 from transforms.variance import variance
 
-RAW_META = {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
 
 
 class _Clock:
@@ -47,7 +46,7 @@ def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFram
     Returns (accepted rows per kind, SCHEMA exceptions)."""
     staged, rejected = {}, []
     for name, kind in EXPORT_KINDS.items():
-        frames = raw.get(name) or [pl.DataFrame(schema={c: pl.String for c in kind.columns} | RAW_META)]
+        frames = raw.get(name) or [empty_raw(kind)]
         accepted, exceptions = stage_export(kind, pl.concat(frames, how="vertical_relaxed"))
         staged[name] = accepted
         rejected.append(exceptions)

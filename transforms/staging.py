@@ -49,6 +49,15 @@ def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
     return empty
 
 
+RAW_META = {"source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date}
+"""The columns every raw frame carries beside the export's own (see schemas.inputs.META_COLUMNS)."""
+
+
+def empty_raw(kind: ExportKind) -> pl.DataFrame:
+    """A raw frame of `kind` with no rows: what a run stages when no file of that kind arrived."""
+    return pl.DataFrame(schema={c: pl.String for c in kind.columns} | RAW_META)
+
+
 def _describe(formats: dict, failure: dict) -> str:
     column, problem, value = failure["column"], failure["problem"], failure["value"]
     if column == "row":
