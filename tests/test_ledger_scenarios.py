@@ -5,7 +5,6 @@ Times are Moscow (+03:00) unless written otherwise.
 """
 
 import polars as pl
-import pytest
 
 from given import balance, codes, snapshot
 
