@@ -19,7 +19,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.inbox import inbox_files, load_dialects
 from flows.publish import ParquetAppender, partial_folder, publish_folder
-from flows.staged_cache import StagedCache, StagedFile, load_staged
+from flows.staged_cache import StagedCache, StagedFile, arrival_enum, load_staged, no_rows
+from flows.staged_store import BUCKETED_KINDS, Bucketed, SegmentStore
 from flows.warehouse import Warehouse
 from schemas import outputs
 from schemas.outputs import MOVEMENT_SCHEMA
@@ -27,7 +28,7 @@ from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
 from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
-from transforms.partition import customer_parts
+from transforms.partition import BUCKETS, part_of_routed, route_small_kinds
 from transforms.snapshot import Snapshot, compute_snapshot
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -48,16 +49,21 @@ def code_version() -> str:
 
 ORDER_ROWS_PER_PART = 2_000_000
 """Staged order rows per customer partition when the run picks the number: bounds memory."""
+SMALL_KINDS = ("customers", "promotions", "adjustments", "balances")
+"""Kinds held whole in memory; order lines and returns are read part by part."""
 
 
 @task(cache_policy=NO_CACHE)
-def stage_inbox(data_dir: Path, as_of: dt.date, version: str) -> tuple[list[StagedFile], dict, pl.DataFrame]:
-    """Every export file of folders <= D staged (from the cache when seen before)."""
+def stage_inbox(data_dir: Path, as_of: dt.date, version: str
+                ) -> tuple[list[StagedFile], dict[str, pl.DataFrame], Bucketed, pl.DataFrame]:
+    """Every export file of folders <= D staged (from the cache when seen before): the small
+    kinds routed to customer buckets in memory, order lines and returns bucketed on disk."""
     dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
     files = cache.stage(inbox_files(data_dir, as_of), dialects)
-    staged, rejected = load_staged(files)
-    return files, staged, rejected
+    small, rejected = load_staged(files, SMALL_KINDS)
+    bucketed = SegmentStore(cache.root / "segments").update(files)
+    return files, route_small_kinds(small), bucketed, rejected
 
 
 @task(cache_policy=NO_CACHE)
@@ -109,20 +115,25 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         lap = now
 
     try:
-        files, staged, rejected = stage_inbox(data_dir, as_of, version)
+        files, small, bucketed, rejected = stage_inbox(data_dir, as_of, version)
         clocked("stage")
-        parts = partitions or max(1, -(-staged["orders"].height // ORDER_ROWS_PER_PART))
+        parts = min(BUCKETS, partitions or max(1, -(-bucketed.order_rows // ORDER_ROWS_PER_PART)))
+        arrival = arrival_enum(files)
+        empty = {kind: no_rows(kind, arrival) for kind in BUCKETED_KINDS}
         folder = partial_folder(data_dir / "out", as_of.isoformat())
         movements = ParquetAppender(folder / "movements.parquet")
         compute_steps: dict[str, float] = {}
         balances, found = [], [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
-        for part in customer_parts(staged, parts):
+        for n in range(parts):
+            read_started = time.perf_counter()
+            part = bucketed.part(n, parts, arrival, empty) | part_of_routed(small, n, parts)
+            compute_steps["read"] = round(compute_steps.get("read", 0.0) + time.perf_counter() - read_started, 3)
             snapshot = recompute(part, rules, as_of, compute_steps)
             audit("MOVEMENTS", snapshot.movements)
             movements.append(snapshot.movements)
             balances.append(snapshot.balances)
             found.append(snapshot.exceptions)
-        del staged, part, snapshot
+        del small, bucketed, part, snapshot
         written = {"movements.parquet": movements.close(pl.DataFrame(schema=MOVEMENT_SCHEMA))}
         balances = pl.concat(balances).sort("customer_id").select(BALANCE_COLUMNS)
         found = pl.concat(found)

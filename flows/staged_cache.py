@@ -96,14 +96,17 @@ def _batches(todo: list[tuple[InboxFile, str]]):
         yield batch
 
 
-def load_staged(files: list[StagedFile]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Every kind's staged rows in arrival order (the files are), and all SCHEMA rows.
-
-    source_file becomes an Enum of the files in arrival order: 4 bytes a row instead of the path,
+def arrival_enum(files: list[StagedFile]) -> pl.Enum:
+    """source_file as an Enum of the files in arrival order: 4 bytes a row instead of the path,
     and it still sorts in arrival order."""
+    return pl.Enum([f.file.relative for f in files])
+
+
+def load_staged(files: list[StagedFile], kinds=tuple(EXPORT_KINDS)) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Staged rows of `kinds` in arrival order (the files are), and the SCHEMA rows of all files."""
     staged = {}
-    arrival = pl.Enum([f.file.relative for f in files])
-    for name, kind in EXPORT_KINDS.items():
+    arrival = arrival_enum(files)
+    for name in kinds:
         parts = [f.accepted for f in files if f.file.kind == name]
         if parts:
             staged[name] = pl.concat(
@@ -111,7 +114,13 @@ def load_staged(files: list[StagedFile]) -> tuple[dict[str, pl.DataFrame], pl.Da
                 how="vertical_relaxed",
             )
         else:
-            staged[name] = stage_export(kind, empty_raw(kind))[0]
+            staged[name] = no_rows(name, arrival)
     rejected = [pl.read_parquet(f.rejected) for f in files]
     rejected = pl.concat(rejected, how="vertical_relaxed") if rejected else pl.DataFrame(schema=EXCEPTION_SCHEMA)
     return staged, rejected.select([pl.col(c).cast(t) for c, t in EXCEPTION_SCHEMA.items()])
+
+
+def no_rows(kind: str, arrival: pl.Enum) -> pl.DataFrame:
+    """The staged frame of a kind of which no file arrived."""
+    frame = stage_export(EXPORT_KINDS[kind], empty_raw(EXPORT_KINDS[kind]))[0]
+    return frame.with_columns(pl.col("source_file").cast(arrival))

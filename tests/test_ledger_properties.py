@@ -125,3 +125,81 @@ def test_customer_partitions_give_the_same_snapshot(seed, parts):
     assert split[1].sort(key).equals(whole[1].sort(key))
     order = ["customer_id", "instant", "kind", "bucket", "lot_id", "points", "source_id"]
     assert split[2].sort(order).equals(whole[2].sort(order))
+
+
+def _versions(rows: list[tuple]) -> pl.DataFrame:
+    """Staged order-line versions in arrival order from (order, line, customer, paid day, sku, delivered day)."""
+    utc = dt.timezone.utc
+    return pl.DataFrame(
+        {
+            "order_id": [f"O{o}" for o, *_ in rows],
+            "line_no": [line for _, line, *_ in rows],
+            "customer_id": [f"C{c}" for _, _, c, *_ in rows],
+            "channel": ["online"] * len(rows),
+            "paid_at": [dt.datetime(2025, 1, 1 + p, tzinfo=utc) for *_, p, _, _ in rows],
+            "delivered_at": [None if d is None else dt.datetime(2025, 2, 1 + d, tzinfo=utc) for *_, d in rows],
+            "currency": ["RUB"] * len(rows),
+            "sku": [f"S{s}" for *_, s, _ in rows],
+            "quantity": [1] * len(rows),
+            "unit_price": pl.Series([1000] * len(rows)).cast(pl.Decimal(18, 2)),
+            "discount": pl.Series([0] * len(rows)).cast(pl.Decimal(18, 2)),
+            "points_redeemed": [0] * len(rows),
+            "promo_code": [None] * len(rows),
+            "source_file": ["inbox/2025-03-01/orders.csv"] * len(rows),
+            "source_row": list(range(1, len(rows) + 1)),
+            "folder": [dt.date(2025, 3, 1)] * len(rows),
+        },
+        schema_overrides={"promo_code": pl.String},
+    )
+
+
+version_rows = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(1, 2), st.integers(0, 1), st.integers(0, 1), st.integers(0, 1),
+              st.none() | st.integers(0, 1)),
+    max_size=25,
+)
+
+
+@SETTINGS
+@given(version_rows)
+def test_the_version_kernel_decides_as_the_joins_do(rows):
+    from transforms.history import accept_order_lines, compare_versions
+
+    staged = _versions(rows)
+    for fast, exact in zip(accept_order_lines(staged), compare_versions(staged)):
+        assert fast.equals(exact)
+
+
+@SETTINGS
+@given(version_rows)
+def test_hash_collisions_fall_back_to_the_joins(rows):
+    import transforms.history as history
+
+    staged = _versions(rows)
+    exact = history.compare_versions(staged)
+    original, fallbacks = (history._hash, history.compare_versions), []
+    history._hash = lambda values: pl.Series([0] * values.len(), dtype=pl.UInt64)  # every id collides
+    history.compare_versions = lambda frame: fallbacks.append(1) or original[1](frame)
+    try:
+        collided = history.accept_order_lines(staged)
+    finally:
+        history._hash, history.compare_versions = original
+    for fast, slow in zip(collided, exact):
+        assert fast.equals(slow)
+    if staged.select(pl.struct("order_id", "line_no").n_unique()).item() > 1:
+        assert fallbacks, "distinct lines under one hash must not pass the check"
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1)), max_size=20))
+def test_keyed_rows_compared_only_where_ids_repeat_decide_as_comparing_all(rows):
+    from transforms.history import _first_versions, accept_keyed_rows
+
+    staged = pl.DataFrame({
+        "adjustment_id": [f"A{a}" for a, _ in rows], "customer_id": [f"C{c}" for _, c in rows],
+        "source_file": ["inbox/2025-03-01/adjustments.csv"] * len(rows), "source_row": list(range(len(rows))),
+        "folder": [dt.date(2025, 3, 1)] * len(rows),
+    }, schema_overrides={"adjustment_id": pl.String, "customer_id": pl.String})
+    args = (["adjustment_id"], "adjustment_id", "adjustment")
+    for fast, exact in zip(accept_keyed_rows(staged, *args), _first_versions(staged, *args)):
+        assert fast.equals(exact)

@@ -53,7 +53,8 @@ def _expiry_of(instant: pl.Expr, rules: Rules) -> pl.Expr:
 
 
 def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
-    """Lines of orders paid before the cut-off, with amounts in kopecks and promo decisions."""
+    """Lines of orders paid before the cut-off, with amounts in kopecks and promo decisions, sorted
+    by order id and line; order_index numbers the orders in that order."""
     promos = history.promotions.select(
         "promo_code", pl.col("earns_points").alias("promo_earns"),
         pl.col("points_redeemable").alias("promo_redeemable"), pl.lit(True).alias("promo_known"),
@@ -76,6 +77,10 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
         )
         .with_columns((pl.col("net_kop") - pl.col("points_redeemed") * KOPECKS).alias("paid_kop"))
         .sort("order_id", "line_no")
+        .with_columns(
+            (pl.col("order_id") != pl.col("order_id").shift()).fill_null(True).cum_sum().sub(1).cast(pl.UInt32)
+            .alias("order_index")
+        )
     )
 
 
@@ -83,8 +88,9 @@ def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> p
     """One row per order: spend, earning base, redemption, delivery, maturity and expiry."""
     delivered = pl.col("delivered").filter(pl.col("delivered") < cutoff).max()
     return (
-        lines.group_by("order_id", maintain_order=True)
+        lines.group_by("order_index", maintain_order=True)
         .agg(
+            pl.col("order_id").first(),
             pl.col("customer_id").first(),
             pl.col("channel").first(),
             pl.col("paid_at").first(),
@@ -101,7 +107,7 @@ def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> p
             _expiry_of(pl.col("paid_at"), rules).alias("expiry"),
             start_of(plus_days(business_date(pl.col("delivered"), rules), rules.hold_days), rules).alias("matures"),
         )
-        .with_row_index("order_index")
+        .select("order_index", pl.exclude("order_index"))
     )
 
 
@@ -199,7 +205,6 @@ def build_ledger_inputs(
     cutoff = cutoff_of(as_of, rules)
     lines = snapshot_lines(history, rules, cutoff)
     orders = snapshot_orders(lines, rules, cutoff)
-    lines = lines.join(orders.select("order_id", "order_index"), on="order_id").sort("order_id", "line_no")
     returns, return_exceptions = applicable_returns(history, lines, rules, cutoff)
     adjustments = (
         history.adjustments.filter(pl.col("created_at") < cutoff)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+
+from transforms import versions_kernel as vk
 
 from transforms.exceptions import concat_exceptions, exception_rows
 
@@ -42,8 +45,103 @@ CONTENT_COLUMNS = ("sku", "quantity", "unit_price", "discount", "points_redeemed
 HEADER_COLUMNS = ("customer_id", "channel", "paid_at")
 
 
+_SEED = 20_240_101
+_MESSAGES = {
+    vk.HEADER_CONFLICT: "customer, channel or paid_at disagrees with the order's first accepted line",
+    vk.CONTENT_CONFLICT: "differs from the accepted version of this line",
+    vk.DELIVERY_CONFLICT: "delivered_at differs from the one already recorded",
+}
+
+
+def _hash(values: pl.Series) -> pl.Series:
+    return values.hash(seed=_SEED)
+
+
 def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(standing order lines, where their delivery came from, ORDER_CONFLICT exceptions).
+
+    RULES 12: the first version of a line stands. A later version equal in every column but
+    delivered_at is a duplicate, or the delivery update when the line had none; any other
+    difference, or a line whose customer, channel or paid_at disagrees with its order's first
+    accepted line, is ORDER_CONFLICT. Rows are in arrival order (folder, file, row) already.
+
+    Decided by `versions_kernel` on hashes; every equality it relied on is then checked on the
+    values, and should one fail (a hash collision) the rows are compared by `compare_versions`.
+    """
+    if staged.height == 0:
+        return compare_versions(staged)
+
+    order = _hash(staged.get_column("order_id"))
+    line = _hash(pl.DataFrame({"order": order, "line_no": staged.get_column("line_no")}).to_struct())
+    by_line = pl.DataFrame({"order": order, "line": line}).select(
+        pl.arg_sort_by("order", "line", maintain_order=True)).to_series().to_numpy()
+
+    def combined(columns) -> np.ndarray:
+        hashes = [_hash(staged.get_column(c)).to_numpy() for c in columns]
+        mixed = hashes[0].copy()
+        for more in hashes[1:]:
+            mixed = mixed * np.uint64(0x100000001B3) ^ more  # wraps: only equality matters
+        return mixed[by_line]
+
+    delivered = staged.get_column("delivered_at").dt.epoch("us").fill_null(vk.NO_DELIVERY).to_numpy()
+    resolved = vk.resolve_versions(
+        order.to_numpy()[by_line], line.to_numpy()[by_line], by_line.astype(np.int64),
+        combined(HEADER_COLUMNS), combined(CONTENT_COLUMNS), delivered[by_line],
+    )
+    status, header_row, first_row, delivery_row = (np.empty_like(r) for r in resolved)
+    for target, result in zip((status, header_row, first_row, delivery_row), resolved):
+        target[by_line] = result
+    versions = staged.with_columns(
+        pl.Series("status", status), pl.Series("header_row", header_row),
+        pl.Series("first_row", first_row), pl.Series("delivery_row", delivery_row),
+    )
+    if not _hashes_held(versions):
+        return compare_versions(staged)
+    conflicts = versions.filter(pl.col("status") >= vk.HEADER_CONFLICT).with_columns(
+        pl.col("status").replace_strict(_MESSAGES, return_dtype=pl.String).alias("conflict"))
+    exceptions = exception_rows(
+        conflicts,
+        "ORDER_CONFLICT",
+        entity_id=pl.col("order_id"),
+        customer_id=pl.col("customer_id"),
+        message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
+    )
+    standing = versions.filter(pl.col("status") == vk.STANDING)
+    delivery = staged.select(pl.col("delivered_at"), *ARRIVAL).gather(
+        standing.get_column("delivery_row").clip(lower_bound=0)
+    ).with_columns(pl.when(standing.get_column("delivery_row") >= 0).then(pl.col(c)).alias(c) for c in ("delivered_at", *ARRIVAL))
+    lines = standing.with_columns(delivery.get_column("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
+    delivery_rows = pl.concat([
+        standing.select("order_id", "line_no", "customer_id"), delivery.select("delivered_at", *ARRIVAL),
+    ], how="horizontal").filter(pl.col("delivered_at").is_not_null())
+    return lines, delivery_rows, exceptions
+
+
+def _hashes_held(versions: pl.DataFrame) -> bool:
+    """Every equality the kernel took from a hash is true of the values: each row's order id and
+    header against its order's first line, its line and content against the line's first version."""
+    rows = versions.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    status = pl.col("status")
+
+    def holds(compared: pl.DataFrame, reference: str, columns: list[str]) -> bool:
+        expected = versions.select(columns).gather(compared.get_column(reference))
+        return compared.select(
+            pl.all_horizontal(pl.col(c).eq_missing(expected.get_column(c)) for c in columns).all()
+        ).item()
+
+    in_order = rows.filter(pl.col("header_row") != pl.col("row"))
+    in_line = rows.filter((pl.col("first_row") >= 0) & (pl.col("first_row") != pl.col("row")))
+    return (
+        holds(in_order.filter(status == vk.HEADER_CONFLICT), "header_row", ["order_id"])
+        and holds(in_order.filter(status != vk.HEADER_CONFLICT), "header_row", ["order_id", *HEADER_COLUMNS])
+        and holds(in_line.filter(status == vk.CONTENT_CONFLICT), "first_row", ["order_id", "line_no"])
+        and holds(in_line.filter(status.is_in([vk.REPEAT, vk.DELIVERY_CONFLICT])), "first_row",
+                  ["order_id", "line_no", *CONTENT_COLUMNS])
+    )
+
+
+def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """accept_order_lines by joins on the ids themselves: the reference for the kernel path.
 
     RULES 12: the first version of a line stands. A later version equal in every column but
     delivered_at is a duplicate, or the delivery update when the line had none; any other
@@ -109,8 +207,22 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 def accept_keyed_rows(
     staged: pl.DataFrame, key: list[str], entity: str, what: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """First version per key stands; an identical repeat is ignored, a different one is ROW_CONFLICT."""
-    values = [c for c in staged.columns if c not in ARRIVAL]
+    """First version per key stands; an identical repeat is ignored, a different one is ROW_CONFLICT.
+
+    Only rows whose key hash repeats are compared (equal keys hash equal: none is missed)."""
+    repeated = staged.select(pl.struct(key).hash(seed=_SEED).is_duplicated()).to_series()
+    if not repeated.any():
+        return staged, _first_versions(staged.clear(), key, entity, what)[1]
+    arrival = pl.int_range(pl.len()).alias("__arrival")
+    once = staged.with_columns(arrival).filter(~repeated)
+    standing, exceptions = _first_versions(staged.with_columns(arrival).filter(repeated), key, entity, what)
+    return pl.concat([once, standing]).sort("__arrival").drop("__arrival"), exceptions
+
+
+def _first_versions(
+    staged: pl.DataFrame, key: list[str], entity: str, what: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    values = [c for c in staged.columns if c not in (*ARRIVAL, "__arrival")]
     versions = staged.with_columns(
         pl.int_range(pl.len()).over(key).alias("version"),
         pl.struct(values).eq_missing(pl.struct(values).first().over(key)).alias("same_as_first"),

@@ -160,13 +160,14 @@ def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
 
 def undelivered(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame:
     """UNDELIVERED (RULES 4): online, paid more than N days before D, no delivery yet, something kept."""
-    kept = ledger.lines.group_by("order_id").agg(pl.col("kept_quantity").sum().alias("kept_quantity"))
-    late = ledger.orders.join(kept, on="order_id").filter(
-        (pl.col("channel") == "online")
-        & pl.col("delivered").is_null()
-        & (pl.col("kept_quantity") > 0)
-        & (pl.lit(as_of) - business_date(pl.col("paid_at"), rules) > pl.duration(days=rules.undelivered_after_days))
+    waiting = ledger.orders.filter((pl.col("channel") == "online") & pl.col("delivered").is_null()).filter(
+        pl.lit(as_of) - business_date(pl.col("paid_at"), rules) > pl.duration(days=rules.undelivered_after_days)
     )
+    kept = (
+        ledger.lines.filter(pl.col("order_index").is_in(waiting.get_column("order_index").implode()))
+        .group_by("order_index").agg(pl.col("kept_quantity").sum())
+    )
+    late = waiting.join(kept, on="order_index", maintain_order="left").filter(pl.col("kept_quantity") > 0)
     return exception_rows(
         late, "UNDELIVERED", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
         message=pl.format("online order {} paid {} has no delivery; its points stay pending", "order_id",

@@ -1,11 +1,17 @@
-"""Customer partitions: the staged history split so that each part holds whole customers.
+"""Customer buckets: where each staged row goes so that a part of the history holds whole customers.
 
 A customer's ledger depends on nothing outside that customer, so a snapshot can be computed part
-by part, in bounded memory. Rows go where their customer's ledger needs them: an order line with
-its order's first-arrived line (so a line naming another customer still meets its order and is
-rejected there), a return with its order (a return of an unknown order by its order id), an
-adjustment with its first version's customer, customers and operational balances by customer,
-promotions to every part.
+by part, in bounded memory. Every row gets one of BUCKETS buckets, and a part is a contiguous
+range of buckets. Rows go where their customer's ledger needs them: an order line with its order's
+first-arrived line (so a line naming another customer still meets its order and is rejected
+there), a return with its order (a return of an order not known yet by its order id, until the
+order arrives), an adjustment with its first version's customer, customers and operational
+balances by customer, promotions to every part.
+
+Orders are looked up by a 128-bit stand-in for their id (two 64-bit hashes): cheap to keep for
+tens of millions of orders. A collision could only send an order to another order's bucket, a
+customer then split across parts, which the balances audit (one row per customer) would stop
+before anything is published.
 """
 
 from __future__ import annotations
@@ -16,56 +22,101 @@ import polars as pl
 
 from transforms.history import in_arrival_order
 
-_SEED = 20_240_101  # fixed: the same key always lands in the same part
+BUCKETS = 256
+"""Fixed: the same key always lands in the same bucket, whatever the number of parts."""
+_SEED = 20_240_101
+BUCKET = pl.Int16
+ORDER_MAP_SCHEMA = {"k1": pl.UInt64, "k2": pl.UInt64, "bucket": BUCKET}
+"""grain [k1, k2]: an order's bucket, decided by its first-arrived line."""
 
 
-def part_of(key: pl.Expr, parts: int) -> pl.Expr:
-    return (key.hash(seed=_SEED) % parts).cast(pl.Int32)
+def bucket_of(key: pl.Expr) -> pl.Expr:
+    return (key.hash(seed=_SEED) % BUCKETS).cast(BUCKET)
 
 
-def _key(column: str) -> list[pl.Expr]:
-    """A 128-bit stand-in for an id (two 64-bit hashes): cheap to group and join on tens of
-    millions of rows. A collision could only split a customer across parts, which the balances
-    audit (one row per customer) would stop before anything is published."""
+def order_key(column: str = "order_id") -> list[pl.Expr]:
     return [pl.col(column).hash(seed=_SEED).alias("k1"), pl.col(column).hash(seed=_SEED + 1).alias("k2")]
 
 
-def assign_parts(staged: dict[str, pl.DataFrame], parts: int) -> dict[str, pl.Series]:
-    """Each kind's part number, row by row (promotions, which go everywhere, excepted).
+def bucket_range(part: int, parts: int) -> tuple[int, int]:
+    """Buckets [low, high) of part `part` of `parts` (parts <= BUCKETS)."""
+    return part * BUCKETS // parts, (part + 1) * BUCKETS // parts
 
-    Narrow on purpose: a part column joined onto the frames would copy the whole history."""
-    orders, adjustments = staged["orders"], staged["adjustments"]
 
-    def first_customer_part(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-        return (
-            in_arrival_order(frame).select(*_key(key), part_of(pl.col("customer_id"), parts).alias("part"))
-            .group_by("k1", "k2", maintain_order=True).agg(pl.col("part").first())
-        )
+def in_part(part: int, parts: int, column: str = "bucket") -> pl.Expr:
+    low, high = bucket_range(part, parts)
+    return pl.col(column).is_between(low, high, closed="left")
 
-    order_part = first_customer_part(orders, "order_id")
-    adjustment_part = first_customer_part(adjustments, "adjustment_id")
 
-    def looked_up(frame: pl.DataFrame, key: str, table: pl.DataFrame) -> pl.Series:
-        return frame.select(_key(key)).join(table, on=["k1", "k2"], how="left", maintain_order="left").get_column("part")
+def _seen(keys: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `known` for these keys: the small side is hashed, not the map of every order."""
+    return known.join(keys.select("k1", "k2").unique(), on=["k1", "k2"], how="semi")
 
+
+def route_orders(orders: pl.DataFrame, known: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(order rows with their order's bucket, the orders first seen here) for rows in arrival order.
+
+    `known`: ORDER_MAP_SCHEMA rows of every order seen in earlier files."""
+    keyed = orders.select(*order_key(), bucket_of(pl.col("customer_id")).alias("own"))
+    earlier = _seen(keyed, known)
+    first_seen = (
+        keyed.group_by("k1", "k2", maintain_order=True).agg(pl.col("own").first().alias("bucket"))
+        .join(earlier, on=["k1", "k2"], how="anti", maintain_order="left")
+    )
+    homes = pl.concat([earlier, first_seen])
+    bucket = keyed.join(homes, on=["k1", "k2"], how="left", maintain_order="left").get_column("bucket")
+    return orders.with_columns(bucket.alias("bucket")), first_seen.select(list(ORDER_MAP_SCHEMA))
+
+
+def route_returns(returns: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """Return rows with their order's bucket (`order_known`), or their order id's while unknown."""
+    keyed = returns.select(order_key())
+    looked_up = keyed.join(_seen(keyed, orders), on=["k1", "k2"], how="left", maintain_order="left")
+    return returns.with_columns(
+        looked_up.get_column("bucket").is_not_null().alias("order_known"),
+        looked_up.get_column("bucket").fill_null(returns.select(bucket_of(pl.col("order_id"))).to_series())
+        .alias("bucket"),
+    )
+
+
+def route_by_first_version(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Rows with the bucket of their key's first-arrived version's customer (adjustments)."""
+    first = (
+        in_arrival_order(frame).group_by(key, maintain_order=True)
+        .agg(bucket_of(pl.col("customer_id")).first().alias("bucket"))
+    )
+    return frame.join(first, on=key, how="left", maintain_order="left")
+
+
+def route_by_customer(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(bucket_of(pl.col("customer_id")).alias("bucket"))
+
+
+def route_small_kinds(staged: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """customers, balances, adjustments with their buckets; promotions as they are (every part)."""
     return {
-        "orders": looked_up(orders, "order_id", order_part),
-        "returns": looked_up(staged["returns"], "order_id", order_part).fill_null(
-            staged["returns"].select(part_of(pl.col("order_id"), parts)).to_series()),
-        "adjustments": looked_up(adjustments, "adjustment_id", adjustment_part),
-        "customers": staged["customers"].select(part_of(pl.col("customer_id"), parts)).to_series(),
-        "balances": staged["balances"].select(part_of(pl.col("customer_id"), parts)).to_series(),
+        "customers": route_by_customer(staged["customers"]),
+        "balances": route_by_customer(staged["balances"]),
+        "adjustments": route_by_first_version(staged["adjustments"], "adjustment_id"),
+        "promotions": staged["promotions"],
+    }
+
+
+def part_of_routed(routed: dict[str, pl.DataFrame], part: int, parts: int) -> dict[str, pl.DataFrame]:
+    """One part of routed frames, without the bucket columns (promotions whole)."""
+    return {
+        kind: frame.filter(in_part(part, parts)).drop("bucket", "order_known", strict=False)
+        if "bucket" in frame.columns else frame
+        for kind, frame in routed.items()
     }
 
 
 def customer_parts(staged: dict[str, pl.DataFrame], parts: int) -> Iterator[dict[str, pl.DataFrame]]:
-    """The staged history, one customer partition at a time (all of it when parts is 1)."""
+    """The in-memory staged history, one customer part at a time (all of it when parts is 1)."""
     if parts <= 1:
         yield staged
         return
-    assigned = assign_parts(staged, parts)
-    for part in range(parts):
-        yield {
-            kind: frame.filter(assigned[kind] == part) if kind in assigned else frame
-            for kind, frame in staged.items()
-        }
+    orders, order_map = route_orders(in_arrival_order(staged["orders"]), pl.DataFrame(schema=ORDER_MAP_SCHEMA))
+    routed = route_small_kinds(staged) | {"orders": orders, "returns": route_returns(staged["returns"], order_map)}
+    for part in range(min(parts, BUCKETS)):
+        yield part_of_routed(routed, part, min(parts, BUCKETS))

@@ -1,0 +1,181 @@
+"""The staged order lines and returns, bucketed by customer on disk, read one part at a time.
+
+The per-file cache (`staged_cache`) holds each inbox file's typed rows. Here those rows are
+gathered into segments of about SEGMENT_ROWS rows, in arrival order: each segment is one parquet
+file sorted by customer bucket (`transforms.partition`) in row groups small enough that reading
+one part's bucket range skips the rest. Orders keep a map order -> bucket, segment by segment,
+so a line arriving later still goes to its order's bucket.
+
+A run reuses the segments whose files are the run's first files, in order, unchanged; the files
+after them go into new segments (the last short segment is rebuilt with them, so one day's files
+do not make a segment of their own). If the order files before a point changed, the order map
+may have changed from there, and every returns segment is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from flows.staged_cache import StagedFile
+from transforms.history import in_arrival_order
+from transforms.partition import ORDER_MAP_SCHEMA, in_part, route_orders, route_returns
+
+SEGMENT_ROWS = 1_000_000
+ROW_GROUP_ROWS = 8_192
+BUCKETED_KINDS = ("orders", "returns")
+
+
+@dataclass(frozen=True)
+class Segment:
+    files: tuple[tuple[str, str], ...]
+    """(inbox path, sha256) of each file whose rows it holds, in arrival order"""
+    path: str
+    rows: int
+    order_map: str | None = None
+    """orders: the map rows of orders first seen in this segment"""
+
+
+def _files(staged: list[StagedFile]) -> tuple[tuple[str, str], ...]:
+    return tuple((f.file.relative, f.sha256) for f in staged)
+
+
+def _reusable(segments: list[Segment], files: tuple[tuple[str, str], ...]) -> int:
+    """How many leading segments hold exactly the leading files of the run."""
+    at = 0
+    for n, segment in enumerate(segments):
+        if files[at:at + len(segment.files)] != segment.files:
+            return n
+        at += len(segment.files)
+    return len(segments)
+
+
+def _chunks(staged: list[StagedFile]) -> list[list[StagedFile]]:
+    chunks, size = [[]], 0
+    for f in staged:
+        if chunks[-1] and size + f.rows_read > SEGMENT_ROWS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(f)
+        size += f.rows_read
+    return [c for c in chunks if c]
+
+
+class SegmentStore:
+    def __init__(self, root: Path):
+        self.root = root
+        self.manifest = root / "segments.json"
+
+    def _load(self) -> dict[str, list[Segment]]:
+        if not self.manifest.exists():
+            return {kind: [] for kind in BUCKETED_KINDS}
+        saved = json.loads(self.manifest.read_text())
+        return {kind: [Segment(tuple(map(tuple, s["files"])), s["path"], s["rows"], s.get("order_map"))
+                       for s in saved.get(kind, [])] for kind in BUCKETED_KINDS}
+
+    def _read(self, staged: list[StagedFile]) -> pl.DataFrame:
+        return in_arrival_order(pl.concat([pl.read_parquet(f.accepted) for f in staged], how="vertical_relaxed"))
+
+    def _write(self, kind: str, frame: pl.DataFrame) -> str:
+        name = f"{kind}-{uuid.uuid4().hex[:12]}.parquet"
+        frame.sort("bucket", maintain_order=True).write_parquet(
+            self.root / name, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4")
+        return name
+
+    def _rebuild(self, kind: str, old: list[Segment], staged: list[StagedFile], make) -> tuple[list[Segment], bool]:
+        """Reuse the leading segments that still hold the leading files; build the rest with `make`.
+
+        Returns (segments, whether only files were added after the old ones)."""
+        files = _files(staged)
+        keep = _reusable(old, files)
+        appended = keep == len(old)
+        if keep and keep == len(old) and old[-1].rows < SEGMENT_ROWS and len(files) > sum(len(s.files) for s in old):
+            keep -= 1  # the short last segment takes the new files
+        segments = old[:keep]
+        done = sum(len(s.files) for s in segments)
+        for chunk in _chunks(staged[done:]):
+            segments.append(make(chunk, segments))
+        return segments, appended
+
+    def update(self, staged: list[StagedFile]) -> Bucketed:
+        """Bring the segments up to the run's files (all staged, in arrival order)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        old = self._load()
+        by_kind = {kind: [f for f in staged if f.file.kind == kind] for kind in BUCKETED_KINDS}
+
+        running = {"segments": -1, "map": None}  # the order map of the segments built so far
+
+        def orders_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
+            if running["segments"] != len(before):
+                running["map"] = self._order_map(before)
+            rows, first_seen = route_orders(self._read(chunk), running["map"])
+            running.update(segments=len(before) + 1, map=pl.concat([running["map"], first_seen], rechunk=False))
+            order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
+            first_seen.write_parquet(self.root / order_map)
+            return Segment(_files(chunk), self._write("orders", rows), rows.height, order_map)
+
+        orders, appended = self._rebuild("orders", old["orders"], by_kind["orders"], orders_segment)
+        order_map = self._order_map(orders)
+
+        def returns_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
+            rows = route_returns(self._read(chunk), order_map)
+            return Segment(_files(chunk), self._write("returns", rows), rows.height)
+
+        old_returns = old["returns"] if appended else []
+        returns, _ = self._rebuild("returns", old_returns, by_kind["returns"], returns_segment)
+        segments = {"orders": orders, "returns": returns}
+        temporary = self.manifest.with_suffix(".tmp")
+        temporary.write_text(json.dumps({k: [asdict(s) for s in v] for k, v in segments.items()}))
+        temporary.rename(self.manifest)
+        used = {s.path for v in segments.values() for s in v} | {s.order_map for s in orders} | {self.manifest.name}
+        for stale in self.root.iterdir():
+            if stale.name not in used:
+                stale.unlink()
+        return Bucketed(self.root, segments, order_map)
+
+    def _order_map(self, segments: list[Segment]) -> pl.DataFrame:
+        maps = [pl.read_parquet(self.root / s.order_map) for s in segments]
+        return pl.concat(maps, rechunk=False) if maps else pl.DataFrame(schema=ORDER_MAP_SCHEMA)
+
+
+@dataclass
+class Bucketed:
+    """The run's bucketed order lines and returns; `part` reads one part of them."""
+
+    root: Path
+    segments: dict[str, list[Segment]]
+    order_map: pl.DataFrame
+
+    def __post_init__(self):
+        self.order_rows = sum(s.rows for s in self.segments["orders"])
+        self.late_returns = None
+        if self.segments["returns"]:
+            late = self._scan("returns").filter(~pl.col("order_known")).collect()
+            # returns staged before their order arrived: routed again now that more orders are known
+            self.late_returns = route_returns(late.drop("bucket", "order_known"), self.order_map)
+
+    def _scan(self, kind: str) -> pl.LazyFrame:
+        return pl.scan_parquet([self.root / s.path for s in self.segments[kind]])
+
+    def part(self, part: int, parts: int, arrival: pl.Enum, empty: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """The order lines and returns of one part, in arrival order (source_file as `arrival`);
+        `empty[kind]` stands in for a kind with no segment."""
+        frames = {}
+        if self.segments["orders"]:
+            frames["orders"] = self._scan("orders").filter(in_part(part, parts)).collect()
+        if self.segments["returns"]:
+            frames["returns"] = pl.concat([
+                self._scan("returns").filter(in_part(part, parts) & pl.col("order_known")).collect(),
+                self.late_returns.filter(in_part(part, parts)),
+            ], how="vertical_relaxed")
+        return {
+            kind: in_arrival_order(frames[kind].drop("bucket", "order_known", strict=False)
+                                   .with_columns(pl.col("source_file").cast(arrival)))
+            if kind in frames else empty[kind]
+            for kind in BUCKETED_KINDS
+        }
+
