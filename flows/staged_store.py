@@ -135,28 +135,32 @@ class SegmentStore:
         for stale in self.root.iterdir():
             if stale.name not in used:
                 stale.unlink()
-        return Bucketed(self.root, segments, order_map)
+        return Bucketed(self.root, segments, self._late_returns(returns, order_map))
+
+    def _late_returns(self, segments: list[Segment], order_map: pl.DataFrame) -> pl.DataFrame | None:
+        """Returns staged before their order arrived, routed again now that more orders are known."""
+        if not segments:
+            return None
+        late = pl.scan_parquet([self.root / s.path for s in segments]).filter(~pl.col("order_known")).collect()
+        return route_returns(late.drop("bucket", "order_known"), order_map)
 
     def _order_map(self, segments: list[Segment]) -> pl.DataFrame:
         maps = [pl.read_parquet(self.root / s.order_map) for s in segments]
         return pl.concat(maps, rechunk=False) if maps else pl.DataFrame(schema=ORDER_MAP_SCHEMA)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Bucketed:
     """The run's bucketed order lines and returns; `part` reads one part of them."""
 
     root: Path
     segments: dict[str, list[Segment]]
-    order_map: pl.DataFrame
+    late_returns: pl.DataFrame | None
+    """returns whose order was not known when their segment was built, with today's bucket"""
 
-    def __post_init__(self):
-        self.order_rows = sum(s.rows for s in self.segments["orders"])
-        self.late_returns = None
-        if self.segments["returns"]:
-            late = self._scan("returns").filter(~pl.col("order_known")).collect()
-            # returns staged before their order arrived: routed again now that more orders are known
-            self.late_returns = route_returns(late.drop("bucket", "order_known"), self.order_map)
+    @property
+    def order_rows(self) -> int:
+        return sum(s.rows for s in self.segments["orders"])
 
     def _scan(self, kind: str) -> pl.LazyFrame:
         return pl.scan_parquet([self.root / s.path for s in self.segments[kind]])

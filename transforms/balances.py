@@ -43,9 +43,9 @@ def build_balances(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame
     raw = run_sql(
         "balances",
         {"as_of": as_of, "window": rules.expiring_window_days},
-        movements=ledger.movements,
+        movements=ledger.tallies,
         lots=lots,
-        customers=ledger.customers.select("customer_id", "spend_kop", "debt_points"),
+        customers=ledger.customers.select("customer_index", "customer_id", "spend_kop", "debt_points"),
         tiers=tiers_frame(rules),
     )
     broken = raw.filter(pl.col("debt_points") != pl.col("kernel_debt_points"))

@@ -21,6 +21,8 @@ INSTANT = pl.Datetime("us", "UTC")
 class Ledger:
     movements: pl.DataFrame
     """grain: one change of one bucket (pending, available, debt) of one customer, in order"""
+    tallies: pl.DataFrame
+    """the movements, row for row, coded: customer_index, kind, bucket, source_kind, points"""
     lots: pl.DataFrame
     """grain [lot_id]: each lot's points left at the cut-off, its bucket and expiry"""
     customers: pl.DataFrame
@@ -62,11 +64,22 @@ def walk(inputs: LedgerInputs, rules: Rules, cutoff: dt.datetime):
         capacity *= 2
 
 
-def _named(codes: np.ndarray, names: tuple[str, ...]) -> pl.Series:
-    return pl.Series(names, dtype=pl.String).gather(codes)
+def _coded(codes: np.ndarray, names: tuple[str, ...]) -> pl.Series:
+    return pl.Series(names, dtype=pl.Enum(names)).gather(codes)
 
 
-def _movements(inputs: LedgerInputs, mv: np.ndarray, rules: Rules) -> pl.DataFrame:
+def _tallies(mv: np.ndarray) -> pl.DataFrame:
+    """The kernel's movements without their text: what balances add up, per customer index."""
+    return pl.DataFrame({
+        "customer_index": pl.Series(mv[:, k.M_CUST]).cast(pl.UInt32),
+        "kind": _coded(mv[:, k.M_KIND], k.MOVEMENT_KINDS),
+        "bucket": _coded(mv[:, k.M_BUCKET], k.BUCKETS),
+        "source_kind": _coded(mv[:, k.M_SRC_KIND], k.SOURCE_KINDS),
+        "points": pl.Series(mv[:, k.M_POINTS]),
+    })
+
+
+def _movements(inputs: LedgerInputs, mv: np.ndarray, tallies: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """The kernel's movement buffer as the published frame.
 
     The kernel emits customer by customer (indexes follow customer_id order), each in time order."""
@@ -87,10 +100,10 @@ def _movements(inputs: LedgerInputs, mv: np.ndarray, rules: Rules) -> pl.DataFra
         "business_date": pl.select(business_date(pl.lit(instant), rules)).to_series(),
         "customer_id": inputs.customers.get_column("customer_id").gather(mv[:, k.M_CUST]),
         "lot_id": lot_ids,
-        "kind": _named(mv[:, k.M_KIND], k.MOVEMENT_KINDS),
-        "bucket": _named(mv[:, k.M_BUCKET], k.BUCKETS),
-        "points": pl.Series(mv[:, k.M_POINTS]),
-        "source_kind": _named(src_kind, k.SOURCE_KINDS),
+        "kind": tallies.get_column("kind").cast(pl.String),
+        "bucket": tallies.get_column("bucket").cast(pl.String),
+        "points": tallies.get_column("points"),
+        "source_kind": tallies.get_column("source_kind").cast(pl.String),
         "source_id": pl.concat(tables).gather(index),
     })
 
@@ -99,7 +112,8 @@ def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Le
     """Walk the snapshot's events; the ledger, and the exceptions only the walk can find."""
     cutoff = cutoff_of(as_of, rules)
     (mv, remaining, pending, expiry, spend, debt, order_rate, order_points, kept, xs) = walk(inputs, rules, cutoff)
-    movements = _movements(inputs, mv, rules)
+    tallies = _tallies(mv)
+    movements = _movements(inputs, mv, tallies, rules)
     lots = inputs.lots.with_columns(
         pl.Series("remaining", remaining),
         pl.Series("pending", pending),
@@ -108,7 +122,7 @@ def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Le
     customers = inputs.customers.with_columns(pl.Series("spend_kop", spend), pl.Series("debt_points", debt))
     orders = inputs.orders.with_columns(pl.Series("rate_bp", order_rate), pl.Series("points", order_points))
     lines = inputs.lines.with_columns(pl.Series("kept_quantity", kept))
-    ledger = Ledger(movements, lots, customers, lines, orders)
+    ledger = Ledger(movements, tallies, lots, customers, lines, orders)
     return ledger, concat_exceptions([_kernel_exceptions(inputs, xs), undelivered(ledger, rules, as_of)])
 
 

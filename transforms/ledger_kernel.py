@@ -109,7 +109,7 @@ def sweep_expired(mv, n, c, t, open_lots, n_open, remaining, pending, expiry, ra
     return n, kept, next_expiry
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_ledger(
     ev_cust, ev_time, ev_prio, ev_a, ev_b, ev_lot,
     lot_created, lot_expiry, lot_rank,

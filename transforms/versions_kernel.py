@@ -17,7 +17,7 @@ STANDING, REPEAT, HEADER_CONFLICT, CONTENT_CONFLICT, DELIVERY_CONFLICT = range(5
 NO_DELIVERY = np.iinfo(np.int64).min
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def resolve_versions(order, line, arrival, header, content, delivered):
     """Status of every row, with the row its header and content were compared with.
 

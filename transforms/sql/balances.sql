@@ -1,8 +1,9 @@
 -- Balances as of D: grain [customer_id], one row per customer known by D (RULES 13).
--- Buckets and lifetime totals come from the movements; expiries from the lots still holding
--- points; the tier from lifetime spend. Amounts stay in kopecks here ($as_of, $window bound).
+-- Buckets and lifetime totals come from the movements (coded, by customer_index); expiries from
+-- the lots still holding points; the tier from lifetime spend. Amounts stay in kopecks here
+-- ($as_of, $window bound).
 WITH totals AS (
-    SELECT customer_id,
+    SELECT customer_index,
            coalesce(sum(points) FILTER (WHERE bucket = 'available'), 0) AS available_points,
            coalesce(sum(points) FILTER (WHERE bucket = 'pending'), 0) AS pending_points,
            coalesce(sum(points) FILTER (WHERE bucket = 'debt'), 0) AS debt_points,
@@ -17,7 +18,7 @@ WITH totals AS (
            coalesce(sum(points) FILTER (WHERE kind = 'adjust'), 0)
              - coalesce(sum(points) FILTER (WHERE kind = 'debt' AND source_kind = 'adjustment'), 0) AS adjusted_points
     FROM movements
-    GROUP BY customer_id
+    GROUP BY customer_index
 ),
 open_lots AS (
     SELECT customer_id, expiry_date, remaining
@@ -68,7 +69,7 @@ SELECT c.customer_id,
        c.debt_points AS kernel_debt_points
 FROM customers c
 ASOF JOIN ranked_tiers t ON c.spend_kop >= t.from_kopecks
-LEFT JOIN totals m USING (customer_id)
+LEFT JOIN totals m ON m.customer_index = c.customer_index
 LEFT JOIN next_expiry_points e USING (customer_id)
 LEFT JOIN expiring x USING (customer_id)
 ORDER BY c.customer_id
