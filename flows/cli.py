@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="the nightly job for business date D")
     run.add_argument("--date", type=_date, help="business date D (default: yesterday in Moscow)")
     run.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
-    run.add_argument("--partitions", type=int, help="customer partitions computed in turn (default: by size)")
+    run.add_argument("--partitions", type=int, help="customer parts, two computed at a time (default: one per 1M order rows; at most 256)")
     fill = commands.add_parser("backfill", help="the nightly job for each date from --start to --end")
     fill.add_argument("--start", type=_date, required=True)
     fill.add_argument("--end", type=_date, required=True)
