@@ -86,7 +86,7 @@ class SegmentStore:
             self.root / name, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4")
         return name
 
-    def _rebuild(self, kind: str, old: list[Segment], staged: list[StagedFile], make) -> tuple[list[Segment], bool]:
+    def _rebuild(self, old: list[Segment], staged: list[StagedFile], make) -> tuple[list[Segment], bool]:
         """Reuse the leading segments that still hold the leading files; build the rest with `make`.
 
         Returns (segments, whether only files were added after the old ones)."""
@@ -118,7 +118,7 @@ class SegmentStore:
             first_seen.write_parquet(self.root / order_map)
             return Segment(_files(chunk), self._write("orders", rows), rows.height, order_map)
 
-        orders, appended = self._rebuild("orders", old["orders"], by_kind["orders"], orders_segment)
+        orders, appended = self._rebuild(old["orders"], by_kind["orders"], orders_segment)
         order_map = self._order_map(orders)
 
         def returns_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
@@ -126,7 +126,7 @@ class SegmentStore:
             return Segment(_files(chunk), self._write("returns", rows), rows.height)
 
         old_returns = old["returns"] if appended else []
-        returns, _ = self._rebuild("returns", old_returns, by_kind["returns"], returns_segment)
+        returns, _ = self._rebuild(old_returns, by_kind["returns"], returns_segment)
         segments = {"orders": orders, "returns": returns}
         temporary = self.manifest.with_suffix(".tmp")
         temporary.write_text(json.dumps({k: [asdict(s) for s in v] for k, v in segments.items()}))

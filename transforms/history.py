@@ -97,15 +97,8 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     )
     if not _hashes_held(versions):
         return compare_versions(staged)
-    conflicts = versions.filter(pl.col("status") >= vk.HEADER_CONFLICT).with_columns(
-        pl.col("status").replace_strict(_MESSAGES, return_dtype=pl.String).alias("conflict"))
-    exceptions = exception_rows(
-        conflicts,
-        "ORDER_CONFLICT",
-        entity_id=pl.col("order_id"),
-        customer_id=pl.col("customer_id"),
-        message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
-    )
+    exceptions = _order_conflicts(versions.filter(pl.col("status") >= vk.HEADER_CONFLICT).with_columns(
+        pl.col("status").replace_strict(_MESSAGES, return_dtype=pl.String).alias("conflict")))
     standing = versions.filter(pl.col("status") == vk.STANDING)
     delivery = staged.select(pl.col("delivered_at"), *ARRIVAL).gather(
         standing.get_column("delivery_row").clip(lower_bound=0)
@@ -115,6 +108,17 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         standing.select("order_id", "line_no", "customer_id"), delivery.select("delivered_at", *ARRIVAL),
     ], how="horizontal").filter(pl.col("delivered_at").is_not_null())
     return lines, delivery_rows, exceptions
+
+
+def _order_conflicts(conflicts: pl.DataFrame) -> pl.DataFrame:
+    """ORDER_CONFLICT rows of versions carrying their `conflict` text."""
+    return exception_rows(
+        conflicts,
+        "ORDER_CONFLICT",
+        entity_id=pl.col("order_id"),
+        customer_id=pl.col("customer_id"),
+        message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
+    )
 
 
 def _hashes_held(versions: pl.DataFrame) -> bool:
@@ -176,22 +180,15 @@ def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
     )
     versions = versions.join(delivery, on=key, how="left").with_columns(
         pl.when(pl.col("header_conflict"))
-        .then(pl.lit("customer, channel or paid_at disagrees with the order's first accepted line"))
+        .then(pl.lit(_MESSAGES[vk.HEADER_CONFLICT]))
         .when(pl.col("content_conflict"))
-        .then(pl.lit("differs from the accepted version of this line"))
+        .then(pl.lit(_MESSAGES[vk.CONTENT_CONFLICT]))
         .when(pl.col("delivered_at").is_not_null() & (pl.col("delivered_at") != pl.col("line_delivered_at")))
-        .then(pl.lit("delivered_at differs from the one already recorded"))
+        .then(pl.lit(_MESSAGES[vk.DELIVERY_CONFLICT]))
         .alias("conflict"),
         (pl.col("arrival") == pl.col("first_arrival")).alias("is_first"),
     ).sort("arrival")
-    conflicts = versions.filter(pl.col("conflict").is_not_null())
-    exceptions = exception_rows(
-        conflicts,
-        "ORDER_CONFLICT",
-        entity_id=pl.col("order_id"),
-        customer_id=pl.col("customer_id"),
-        message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
-    )
+    exceptions = _order_conflicts(versions.filter(pl.col("conflict").is_not_null()))
     standing = versions.filter(pl.col("is_first") & pl.col("conflict").is_null())
     lines = standing.with_columns(pl.col("line_delivered_at").alias("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
     delivery_rows = standing.filter(pl.col("line_delivered_at").is_not_null()).select(
