@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from transforms.partition import BUCKETS as MAX_PARTS
+
 
 def _date(text: str) -> dt.date:
     try:
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if not data_dir.is_dir():
         print(f"perfone-loyalty: data directory {data_dir} does not exist", file=sys.stderr)
         return 2
-    if getattr(args, "partitions", None) is not None and args.partitions < 1:
-        print("perfone-loyalty: --partitions must be at least 1", file=sys.stderr)
+    if getattr(args, "partitions", None) is not None and not 1 <= args.partitions <= MAX_PARTS:
+        print(f"perfone-loyalty: --partitions must be from 1 to {MAX_PARTS}", file=sys.stderr)
         return 2
     if args.command == "backfill" and args.end < args.start:
         print("perfone-loyalty: --end is before --start", file=sys.stderr)

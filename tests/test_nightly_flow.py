@@ -127,6 +127,8 @@ def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir):
     assert failed.stderr.strip().splitlines() == [
         "perfone-loyalty: not published: inbox/2026-03-30/returns_x.csv: lacks required column(s) "
         "order_id, line_no, kind, quantity, returned_at"]
+    too_many = subprocess.run([*command, "--partitions", "257"], capture_output=True, text=True, env=env, timeout=60)
+    assert (too_many.returncode, too_many.stderr.strip()) == (2, "perfone-loyalty: --partitions must be from 1 to 256")
 
 
 def test_backfill_publishes_each_day_in_order(data_dir):
