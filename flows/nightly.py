@@ -32,6 +32,7 @@ from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
 from transforms.partition import BUCKETS, part_of_routed, route_small_kinds
 from transforms.snapshot import compute_snapshot
+from transforms.variance import reported_on
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
@@ -85,13 +86,14 @@ class PartResult:
 
 @task(cache_policy=NO_CACHE)
 def recompute(bucketed: Bucketed, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
-              empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date) -> PartResult:
+              empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool) -> PartResult:
     """The snapshot of one customer part as of D, its rows read from the bucketed store, its
-    movements audited (they are published part by part)."""
+    movements audited (they are published part by part). `operational_reported`: whether D's
+    folder brought operational balances, which a part cannot tell from its own rows."""
     started = time.perf_counter()
     staged = bucketed.part(part, parts, arrival, empty) | part_of_routed(small, part, parts)
     steps = {"read": round(time.perf_counter() - started, 3)}
-    snapshot = compute_snapshot(staged, rules, as_of, steps)
+    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported)
     audit.fn("MOVEMENTS", snapshot.movements)
     return PartResult(snapshot.balances, snapshot.movements, snapshot.exceptions, steps)
 
@@ -140,6 +142,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         parts = min(BUCKETS, partitions or max(1, -(-bucketed.order_rows // ORDER_ROWS_PER_PART)))
         arrival = arrival_enum(files)
         empty = {kind: no_rows(kind, arrival) for kind in BUCKETED_KINDS}
+        reported = reported_on(small["balances"], as_of)
         folder = partial_folder(data_dir / "out", as_of.isoformat())
         movements = ParquetAppender(folder / "movements.parquet")
         compute_steps: dict[str, float] = {}
@@ -155,7 +158,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
 
         running = deque()
         for n in range(parts):  # PARTS_AT_ONCE computed side by side, collected in part order
-            running.append(recompute.submit(bucketed, small, n, parts, arrival, empty, rules, as_of))
+            running.append(recompute.submit(bucketed, small, n, parts, arrival, empty, rules, as_of, reported))
             if len(running) == PARTS_AT_ONCE:
                 collect(running.popleft().result())
         while running:

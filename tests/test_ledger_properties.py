@@ -92,11 +92,13 @@ def test_the_answer_for_d_ignores_later_folders(seed, day):
 def by_parts(history: dict, as_of: dt.date, parts: int):
     """The snapshot computed customer partition by customer partition, then put together."""
     from transforms.partition import customer_parts
+    from transforms.variance import reported_on
 
     raw = {kind: [raw_frame(kind, [r for r in rows if r["folder"] <= as_of.isoformat()], as_of.isoformat())]
            for kind, rows in history.items() if rows}
     staged, _ = stage_all(raw)
-    snaps = [compute_snapshot(part, RULES, as_of) for part in customer_parts(staged, parts)]
+    reported = reported_on(staged["balances"], as_of)
+    snaps = [compute_snapshot(part, RULES, as_of, None, reported) for part in customer_parts(staged, parts)]
     return (pl.concat([s.balances for s in snaps]).sort("customer_id"),
             pl.concat([s.exceptions for s in snaps]),
             pl.concat([s.movements for s in snaps]))

@@ -492,6 +492,22 @@ def test_no_operational_file_that_day_means_no_variance():
     assert codes(snapshot("2026-03-31", customers=C1, orders=rows, balances=operational)) == []
 
 
+def test_a_part_without_rows_of_d_s_file_still_reports_its_missing_customers():
+    import datetime as dt
+
+    from transforms.variance import variance
+
+    recomputed = pl.DataFrame({"customer_id": ["C2"], "available_points": [0], "pending_points": [1000]})
+    none_of_this_part = pl.DataFrame(schema={
+        "customer_id": pl.String, "available_points": pl.Int64, "pending_points": pl.Int64,
+        "source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date})
+    as_of = dt.date(2026, 3, 31)
+    assert variance(recomputed, none_of_this_part, as_of).height == 0  # alone: no file that day
+    told = variance(recomputed, none_of_this_part, as_of, reported=True)
+    assert told.select("code", "entity_id").rows() == [("MISSING_IN_OPERATIONAL", "C2")]
+    assert variance(recomputed, none_of_this_part, as_of, reported=False).height == 0
+
+
 def test_the_first_version_is_the_first_to_arrive_whatever_the_row_order():
     late = dict(order("A", "2026-01-20T10:00:00+03:00", "90.00"), folder="2026-01-21")
     early = dict(order("A", "2026-01-20T10:00:00+03:00", "50.00"), folder="2026-01-20")

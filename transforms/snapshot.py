@@ -54,17 +54,19 @@ def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFram
 
 
 def compute_snapshot(
-    staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, timings: dict | None = None
+    staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, timings: dict | None = None,
+    operational_reported: bool | None = None,
 ) -> Snapshot:
     """Recompute the whole ledger from the accepted history of every folder <= D.
 
-    `timings`, when given, receives the seconds each step took."""
+    `timings`, when given, receives the seconds each step took. `operational_reported`: whether
+    D's folder brought operational balances, for a part of the customers (see `variance`)."""
     clock = _Clock(timings)
     history, conflicts = clock("history", build_history, staged)
     inputs, decided = clock("events", build_ledger_inputs, history, rules, as_of)
     ledger, walked = clock("ledger", build_ledger, inputs, rules, as_of)
     balances = clock("balances", build_balances, ledger, rules, as_of)
-    drift = clock("variance", variance, balances, staged["balances"], as_of)
+    drift = clock("variance", variance, balances, staged["balances"], as_of, operational_reported)
     exceptions = (
         concat_exceptions([conflicts, decided, walked, drift])
         .with_columns(pl.lit(as_of).alias("business_date"))

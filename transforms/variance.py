@@ -22,10 +22,20 @@ _MESSAGES = {
 }
 
 
-def variance(balances: pl.DataFrame, operational: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Exception rows for D; none when no balances file arrived in D's folder."""
+def reported_on(operational: pl.DataFrame, as_of: dt.date) -> bool:
+    """Whether D's folder brought operational balances at all (RULES 11: no file, no variance)."""
+    return operational.filter(pl.col("folder") == as_of).height > 0
+
+
+def variance(
+    balances: pl.DataFrame, operational: pl.DataFrame, as_of: dt.date, reported: bool | None = None
+) -> pl.DataFrame:
+    """Exception rows for D; none when no balances file arrived in D's folder.
+
+    `reported`: `reported_on` the whole inbox. A part of the customers must be told: its own rows
+    of D's file may be none while its customers are still missing from that file."""
     todays = operational.filter(pl.col("folder") == as_of)
-    if todays.height == 0:
+    if not (reported_on(operational, as_of) if reported is None else reported):
         return pl.DataFrame(schema=EXCEPTION_SCHEMA)
     found = run_sql(
         "variance",
