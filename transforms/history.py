@@ -12,7 +12,6 @@ import numpy as np
 import polars as pl
 
 from transforms import versions_kernel as vk
-
 from transforms.exceptions import concat_exceptions, exception_rows
 
 ARRIVAL = ("folder", "source_file", "source_row")
