@@ -57,11 +57,6 @@ BALANCES = pa.DataFrameSchema(
     name="balances",
 )
 
-MOVEMENT_SCHEMA = {
-    "instant": INSTANT, "business_date": pl.Date, "customer_id": pl.String, "lot_id": pl.String,
-    "kind": pl.String, "bucket": pl.String, "points": pl.Int64, "source_kind": pl.String, "source_id": pl.String,
-}
-
 MOVEMENTS = pa.DataFrameSchema(
     {
         "instant": pa.Column(INSTANT),
@@ -76,6 +71,9 @@ MOVEMENTS = pa.DataFrameSchema(
     },
     name="movements",
 )
+
+MOVEMENT_SCHEMA = {name: column.dtype.type for name, column in MOVEMENTS.columns.items()}
+"""The movements' column types, for an empty movements file."""
 
 EXCEPTIONS = pa.DataFrameSchema(
     {

@@ -19,7 +19,6 @@ from transforms.staging import empty_raw, stage_export
 from transforms.variance import variance
 
 
-
 class _Clock:
     def __init__(self, timings: dict | None):
         self.timings = timings if timings is not None else {}

@@ -35,7 +35,7 @@ def variance(
     `reported`: `reported_on` the whole inbox. A part of the customers must be told: its own rows
     of D's file may be none while its customers are still missing from that file."""
     todays = operational.filter(pl.col("folder") == as_of)
-    if not (reported_on(operational, as_of) if reported is None else reported):
+    if not (todays.height > 0 if reported is None else reported):
         return pl.DataFrame(schema=EXCEPTION_SCHEMA)
     found = run_sql(
         "variance",
