@@ -1,7 +1,9 @@
-"""The nightly job for business date D as a Prefect flow: read, stage, recompute, audit, publish.
+"""The nightly job for business date D as a Prefect flow: read, stage, recompute, tie out, audit,
+report, publish.
 
-The flow only orders the steps and does I/O; every rule lives in `transforms/`. Outputs are
-written, checked against `schemas/outputs`, and only then published, all at once.
+The flow only orders the steps and does I/O; every rule lives in `transforms/`, every rendering
+in `reports/`. Outputs are written, checked against `schemas/outputs`, and only then published,
+all at once, together with the warehouse's record of the day (see `flows/warehouse.py`).
 """
 
 from __future__ import annotations
@@ -11,26 +13,40 @@ import subprocess
 import time
 import uuid
 from collections import deque
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.explain import read_statements
 from flows.inbox import inbox_files, load_dialects
-from flows.publish import ParquetAppender, partial_folder, publish_folder
+from flows.publish import ParquetAppender, partial_folder, publish_folder, sha256_of, write_failure
 from flows.staged_cache import StagedCache, StagedFile, arrival_enum, load_staged, no_rows
 from flows.staged_store import BUCKETED_KINDS, Bucketed, SegmentStore
-from flows.warehouse import Warehouse
+from flows.warehouse import Publication, Warehouse
+from reports.headline import headline_markdown, rollforward_table
+from reports.html import render_html
+from reports.model import FinanceReport
+from reports.spreadsheet import inert_text
+from reports.statement import as_text
+from reports.xlsx import write_xlsx
 from schemas import outputs
 from schemas.outputs import MOVEMENT_SCHEMA
 from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
+from transforms.delta import balances_delta
+from transforms.finance import (
+    Figures, Opening, check_rollforward, closings_of, combine_figures, finance_report, restatements, rollforward,
+)
+from transforms.ledger import published_lots
+from transforms.partition import BUCKETS, in_part, part_of_routed, route_by_customer, route_small_kinds
 from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
-from transforms.partition import BUCKETS, part_of_routed, route_small_kinds
 from transforms.snapshot import compute_snapshot
 from transforms.variance import reported_on
 
@@ -75,33 +91,49 @@ class PartResult:
     """A part's frames, handed over once: Prefect keeps every task's return value until the flow
     ends, so the flow takes the frames out of it rather than let 60 parts' movements pile up."""
 
-    def __init__(self, balances: pl.DataFrame, movements: pl.DataFrame, exceptions: pl.DataFrame, steps: dict):
-        self._frames = (balances, movements, exceptions)
+    def __init__(self, frames: dict[str, pl.DataFrame], figures: Figures, steps: dict):
+        self._frames, self._figures = frames, figures
         self.steps = steps
 
-    def take(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        frames, self._frames = self._frames, None
-        return frames
+    def take(self) -> tuple[dict[str, pl.DataFrame], Figures]:
+        taken, self._frames, self._figures = (self._frames, self._figures), None, None
+        return taken
 
 
 @task(cache_policy=NO_CACHE)
 def recompute(bucketed: Bucketed, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
-              empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool) -> PartResult:
+              empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool,
+              opening: Opening, routed_closings: pl.DataFrame) -> PartResult:
     """The snapshot of one customer part as of D, its rows read from the bucketed store, its
-    movements audited (they are published part by part). `operational_reported`: whether D's
-    folder brought operational balances, which a part cannot tell from its own rows."""
+    movements and lots audited (they are published part by part), and its finance figures.
+    `operational_reported`: whether D's folder brought operational balances, which a part cannot
+    tell from its own rows; `routed_closings`: the opening's closings with their buckets."""
     started = time.perf_counter()
     staged = bucketed.part(part, parts, arrival, empty) | part_of_routed(small, part, parts)
+    own_opening = replace(opening, closings=routed_closings.filter(in_part(part, parts)).drop("bucket"))
     steps = {"read": round(time.perf_counter() - started, 3)}
-    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported)
+    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported, own_opening)
+    lots = published_lots(snapshot.ledger, rules)
     audit.fn("MOVEMENTS", snapshot.movements)
-    return PartResult(snapshot.balances, snapshot.movements, snapshot.exceptions, steps)
+    audit.fn("LOTS", lots)
+    frames = {"balances": snapshot.balances, "movements": snapshot.movements, "lots": lots,
+              "exceptions": snapshot.exceptions}
+    return PartResult(frames, snapshot.figures, steps)
 
 
 @task(cache_policy=NO_CACHE)
 def audit(name: str, frame: pl.DataFrame) -> None:
     """An output must meet its contract; a failure here is a bug and stops the run."""
     getattr(outputs, name).validate(frame, lazy=True)
+
+
+@task(cache_policy=NO_CACHE)
+def render_report(report: FinanceReport, folder: Path) -> dict[str, dict]:
+    """reconciliation.html and reconciliation.xlsx of the night, written into the folder."""
+    (folder / "reconciliation.html").write_text(render_html(report), encoding="utf-8")
+    write_xlsx(report, folder / "reconciliation.xlsx")
+    return {name: {"rows": None, "sha256": sha256_of(folder / name)}
+            for name in ("reconciliation.html", "reconciliation.xlsx")}
 
 
 def _input_manifest(files: list[StagedFile], found: pl.DataFrame) -> list[dict]:
@@ -114,6 +146,21 @@ def _input_manifest(files: list[StagedFile], found: pl.DataFrame) -> list[dict]:
     ]
 
 
+def _previous_balances(out_root: Path, opening: Opening) -> pl.DataFrame | None:
+    """The balances the CRM loaded last: those of the opening day, as published."""
+    if opening.as_of is None:
+        return None
+    path = out_root / opening.as_of.isoformat() / "balances.parquet"
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def _statements(folder: Path, balances: pl.DataFrame, rules: Rules):
+    def written(customer_ids: list[str]) -> dict[str, str]:
+        found = read_statements(folder, customer_ids, balances)
+        return {customer: as_text(found[customer], rules) for customer in found}
+    return written
+
+
 @flow(name="perfone-loyalty-nightly", task_runner=ThreadPoolTaskRunner(max_workers=PARTS_AT_ONCE))
 def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None) -> str:
     """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
@@ -123,9 +170,12 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
     rules = default_rules()
     as_of = as_of or yesterday(rules)
     data_dir = Path(data_dir)
+    out_root = data_dir / "out"
     run_id = uuid.uuid4().hex
     warehouse = Warehouse(data_dir)
     version = code_version()
+    for settled in warehouse.recover(out_root):
+        log.warning(settled)
     warehouse.start_run(run_id, as_of, rules.version, version)
     timings: dict[str, float] = {}
     started = lap = time.perf_counter()
@@ -138,61 +188,95 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
 
     try:
         files, small, bucketed, rejected = stage_inbox(data_dir, as_of, version)
+        opening = warehouse.opening(as_of, rules.version, version)
         clocked("stage")
         parts = min(BUCKETS, partitions or max(1, -(-bucketed.order_rows // ORDER_ROWS_PER_PART)))
         arrival = arrival_enum(files)
         empty = {kind: no_rows(kind, arrival) for kind in BUCKETED_KINDS}
         reported = reported_on(small["balances"], as_of)
-        folder = partial_folder(data_dir / "out", as_of.isoformat())
-        movements = ParquetAppender(folder / "movements.parquet")
+        routed_closings = route_by_customer(opening.closings)
+        folder = partial_folder(out_root, as_of.isoformat())
+        appended = {name: ParquetAppender(folder / f"{name}.parquet") for name in ("movements", "lots")}
         compute_steps: dict[str, float] = {}
-        balances, found = [], [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
+        balances, figures, found = [], [], [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
 
         def collect(result: PartResult) -> None:
-            part_balances, part_movements, part_exceptions = result.take()
-            movements.append(part_movements)
-            balances.append(part_balances)
-            found.append(part_exceptions)
+            frames, part_figures = result.take()
+            for name, appender in appended.items():
+                appender.append(frames[name])
+            balances.append(frames["balances"])
+            found.append(frames["exceptions"])
+            figures.append(part_figures)
             for step, seconds in result.steps.items():
                 compute_steps[step] = round(compute_steps.get(step, 0.0) + seconds, 3)
 
         running = deque()
         for n in range(parts):  # PARTS_AT_ONCE computed side by side, collected in part order
-            running.append(recompute.submit(bucketed, small, n, parts, arrival, empty, rules, as_of, reported))
+            running.append(recompute.submit(bucketed, small, n, parts, arrival, empty, rules, as_of, reported,
+                                            opening, routed_closings))
             if len(running) == PARTS_AT_ONCE:
                 collect(running.popleft().result())
         while running:
             collect(running.popleft().result())
         del small, bucketed
-        written = {"movements.parquet": movements.close(pl.DataFrame(schema=MOVEMENT_SCHEMA))}
+        written = {
+            "movements.parquet": appended["movements"].close(pl.DataFrame(schema=MOVEMENT_SCHEMA)),
+            "lots.parquet": appended["lots"].close(pl.DataFrame(schema=outputs.LOT_SCHEMA)),
+        }
         balances = pl.concat(balances).sort("customer_id").select(BALANCE_COLUMNS)
         found = pl.concat(found)
+        figures = combine_figures(figures)
         clocked("recompute")
+        rows, breaks = rollforward(figures, opening)
+        if breaks.height:
+            failed = write_failure(data_dir, as_of, breaks.with_columns(pl.lit(as_of).alias("business_date")))
+            log.error("the roll-forward of %s does not tie; the breaks are in %s", as_of, failed)
+        check_rollforward(breaks, as_of)
         exceptions, remembered = reported_exceptions(found, warehouse.seen_exceptions(), as_of)
-        clocked("report")
-        audit("BALANCES", balances)
-        audit("EXCEPTIONS", exceptions)
+        delta = balances_delta(balances, _previous_balances(out_root, opening), as_of)
+        restated = restatements(figures)
+        rollforward_file = rows.with_columns(pl.lit(as_of).alias("as_of"),
+                                             pl.lit(opening.as_of, pl.Date).alias("opening_as_of"))
+        clocked("tie out")
+        for name, frame in (("BALANCES", balances), ("EXCEPTIONS", exceptions), ("BALANCES_DELTA", delta),
+                            ("ROLLFORWARD", rollforward_file), ("RESTATEMENTS", restated)):
+            audit(name, frame)
         clocked("audit")
+        report = finance_report(
+            figures, opening, rows, exceptions, warehouse.liability_history(as_of), rules, as_of,
+            {"run_id": run_id, "code_version": version}, reported, _statements(folder, balances, rules),
+        )
+        written |= render_report(report, folder)
+        clocked("report")
         manifest = {
             "run_id": run_id, "as_of": as_of, "code_version": version, "rules_version": rules.version,
-            "partitions": parts, "inputs": _input_manifest(files, found), "timings_seconds": timings,
-            "recompute_steps_seconds": compute_steps,
+            "partitions": parts, "opening_as_of": opening.as_of, "inputs": _input_manifest(files, found),
+            "timings_seconds": timings, "recompute_steps_seconds": compute_steps,
         }
         frames = {
             "balances.parquet": balances,
             "balances.csv": balances,
+            "balances_delta.csv": delta,
             "exceptions.parquet": exceptions,
-            "exceptions.csv": exceptions,
+            "exceptions.csv": inert_text(exceptions),
+            "rollforward.csv": rollforward_file,
+            "restatements.csv": inert_text(restated),
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
-        out = publish_folder(data_dir / "out", as_of.isoformat(), frames, manifest, written)
-        warehouse.remember_exceptions(remembered)
+        warehouse.stage_publication(Publication(
+            run_id, as_of, opening.as_of, rules.version, version, closings_of(balances), remembered))
+        out = publish_folder(out_root, as_of.isoformat(), frames, manifest, written)
+        warehouse.commit_publication(run_id, as_of)
     except Exception as problem:
         warehouse.finish_run(run_id, "failed", str(problem).splitlines()[0] if str(problem) else type(problem).__name__)
         raise
     warehouse.finish_run(run_id, "published", out_dir=str(out))
-    log.info("published %s: %d customers, %d movements, %d exceptions", out, balances.height,
-             movements.rows, exceptions.height)
+    create_markdown_artifact(headline_markdown(report), key="loyalty-reconciliation",
+                             description=f"Loyalty reconciliation of {as_of}")
+    create_table_artifact(rollforward_table(report), key="loyalty-rollforward",
+                          description=f"Roll-forward of {as_of} (RULES 11)")
+    log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out, balances.height,
+             appended["movements"].rows, exceptions.height, report.liability.get_column("closing").item())
     return str(out)
 
 

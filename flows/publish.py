@@ -10,6 +10,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from reports.spreadsheet import inert_text
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -51,6 +53,18 @@ class ParquetAppender:
         else:
             self.writer.close()
         return {"rows": self.rows, "sha256": sha256_of(self.path)}
+
+
+FAILED_DIR = "failed"
+
+
+def write_failure(data_dir: Path, as_of, rows: pl.DataFrame) -> Path:
+    """The exception rows that stopped the run of D, for the operator: DIR/failed/<D>/exceptions.csv."""
+    folder = data_dir / FAILED_DIR / str(as_of)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exceptions.csv"
+    inert_text(rows).write_csv(path)
+    return path
 
 
 def partial_folder(out_root: Path, name: str) -> Path:

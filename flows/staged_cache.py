@@ -15,8 +15,8 @@ import polars as pl
 
 from flows.inbox import CsvDialect, InboxFile, read_raw
 from flows.publish import sha256_of
+from schemas.codes import EXCEPTION_SCHEMA
 from schemas.inputs import EXPORT_KINDS
-from transforms.exceptions import EXCEPTION_SCHEMA
 from transforms.staging import empty_raw, stage_export
 
 CACHE_DIR = ".staged"

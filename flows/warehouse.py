@@ -1,13 +1,24 @@
-"""The run's state in DIR/warehouse.duckdb: the run log and the exceptions already reported."""
+"""The run's state in DIR/warehouse.duckdb: the run log, the published days with their closings,
+and the exceptions already reported.
+
+A day is published in two steps that commit together: its records are staged here under the
+run's id (`stage_publication`), the folder is swapped in, then the records are committed
+(`commit_publication`). A run that dies between the two leaves a staged publication, which the
+next run settles by looking at the folder (`recover`): the folder of that run is there, so the
+records commit; it is not, so they go. Only committed days are openings of later runs.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from transforms.finance import CLOSING_COLUMNS, Opening, closing_totals
 from transforms.reporting import SEEN_SCHEMA
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -21,14 +32,63 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS exceptions_seen (
     exception_key VARCHAR PRIMARY KEY, first_seen DATE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS publications (
+    run_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, state VARCHAR NOT NULL, staged_at TIMESTAMPTZ NOT NULL,
+    committed_at TIMESTAMPTZ, opening_as_of DATE, rules_version VARCHAR NOT NULL, code_version VARCHAR NOT NULL,
+    pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS closings (
+    run_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, tier VARCHAR NOT NULL,
+    pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exceptions_staged (
+    run_id VARCHAR NOT NULL, exception_key VARCHAR NOT NULL, first_seen DATE NOT NULL
+);
 """
 _START = "INSERT INTO runs (run_id, as_of, started_at, status, rules_version, code_version) VALUES (?, ?, ?, 'running', ?, ?)"
 _FINISH = "UPDATE runs SET finished_at = ?, status = ?, message = ?, out_dir = ? WHERE run_id = ?"
 _SEEN = "SELECT exception_key, first_seen FROM exceptions_seen"
+_STAGE = """
+INSERT INTO publications (run_id, as_of, state, staged_at, opening_as_of, rules_version, code_version,
+                          pending, available, debt)
+VALUES ($run_id, $as_of, 'staged', $now, $opening_as_of, $rules_version, $code_version, $pending, $available, $debt)
+"""
+_STAGE_CLOSINGS = "INSERT INTO closings SELECT $run_id, customer_id, tier, pending, available, debt FROM closing"
+_STAGE_EXCEPTIONS = "INSERT INTO exceptions_staged SELECT $run_id, exception_key, first_seen FROM remembered"
+_SUPERSEDED = "SELECT run_id FROM publications WHERE as_of = $as_of AND state = 'committed' AND run_id <> $run_id"
+_COMMIT = "UPDATE publications SET state = 'committed', committed_at = $now WHERE run_id = $run_id"
 _REMEMBER = """
-INSERT INTO exceptions_seen SELECT exception_key, first_seen FROM remembered
+INSERT INTO exceptions_seen SELECT exception_key, min(first_seen) FROM exceptions_staged WHERE run_id = $run_id
+GROUP BY exception_key
 ON CONFLICT (exception_key) DO UPDATE SET first_seen = least(exceptions_seen.first_seen, excluded.first_seen)
 """
+_FORGET = ("DELETE FROM closings WHERE run_id = $run_id", "DELETE FROM exceptions_staged WHERE run_id = $run_id",
+           "DELETE FROM publications WHERE run_id = $run_id")
+_STAGED = "SELECT run_id, as_of FROM publications WHERE state = 'staged' ORDER BY staged_at"
+_OPENING = """
+SELECT run_id, as_of, rules_version, code_version, pending, available, debt FROM publications
+WHERE state = 'committed' AND as_of < $as_of ORDER BY as_of DESC LIMIT 1
+"""
+_CLOSINGS = "SELECT customer_id, tier, pending, available, debt FROM closings WHERE run_id = $run_id"
+_HISTORY = """
+SELECT as_of, pending, available, debt, available + pending - debt AS liability FROM publications
+WHERE state = 'committed' AND as_of < $as_of ORDER BY as_of
+"""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A day about to be published: what the warehouse stores with it."""
+
+    run_id: str
+    as_of: dt.date
+    opening_as_of: dt.date | None
+    rules_version: str
+    code_version: str
+    closings: pl.DataFrame
+    """CLOSING_COLUMNS"""
+    remembered: pl.DataFrame
+    """SEEN_SCHEMA: the exceptions this run saw, with when they were first seen"""
 
 
 class Warehouse:
@@ -52,7 +112,82 @@ class Warehouse:
         with self._connect() as con:
             return con.sql(_SEEN).pl().cast(SEEN_SCHEMA)
 
-    def remember_exceptions(self, remembered: pl.DataFrame) -> None:
+    def opening(self, as_of: dt.date, rules_version: str, code_version: str) -> Opening:
+        """The closing of the last published day before D, as published (none: the first run)."""
         with self._connect() as con:
-            con.register("remembered", remembered)
-            con.execute(_REMEMBER)
+            found = con.execute(_OPENING, {"as_of": as_of}).fetchall()
+            if not found:
+                return Opening.none()
+            run_id, day, rules_then, code_then, pending, available, debt = found[0]
+            closings = con.sql(_CLOSINGS, params={"run_id": run_id}).pl().cast(CLOSING_COLUMNS)
+        changes = [f"{what} {then} -> {now}" for what, then, now in
+                   (("rules", rules_then, rules_version), ("code", code_then, code_version)) if then != now]
+        change = f"the engine changed since {day} was published ({', '.join(changes)})" if changes else None
+        return Opening(day, closings, {"pending": pending, "available": available, "debt": debt}, change)
+
+    def liability_history(self, as_of: dt.date) -> pl.DataFrame:
+        """The closing totals of every published day before D, as published."""
+        with self._connect() as con:
+            return con.sql(_HISTORY, params={"as_of": as_of}).pl()
+
+    def stage_publication(self, publication: Publication, now: dt.datetime | None = None) -> None:
+        """Store what the day's publication carries, not yet in force (see `recover`)."""
+        totals = closing_totals(publication.closings)
+        with self._connect() as con:
+            con.begin()
+            con.register("closing", publication.closings)
+            con.register("remembered", publication.remembered)
+            con.execute(_STAGE, {
+                "run_id": publication.run_id, "as_of": publication.as_of, "now": now or _now(),
+                "opening_as_of": publication.opening_as_of, "rules_version": publication.rules_version,
+                "code_version": publication.code_version, **totals,
+            })
+            con.execute(_STAGE_CLOSINGS, {"run_id": publication.run_id})
+            con.execute(_STAGE_EXCEPTIONS, {"run_id": publication.run_id})
+            con.commit()
+
+    def commit_publication(self, run_id: str, as_of: dt.date) -> None:
+        """The day's folder is in place: its records come into force and replace the day's earlier ones."""
+        with self._connect() as con:
+            con.begin()
+            for (old,) in con.execute(_SUPERSEDED, {"as_of": as_of, "run_id": run_id}).fetchall():
+                for statement in _FORGET:
+                    con.execute(statement, {"run_id": old})
+            con.execute(_REMEMBER, {"run_id": run_id})
+            con.execute("DELETE FROM exceptions_staged WHERE run_id = $run_id", {"run_id": run_id})
+            con.execute(_COMMIT, {"run_id": run_id, "now": _now()})
+            con.commit()
+
+    def abort_publication(self, run_id: str) -> None:
+        with self._connect() as con:
+            con.begin()
+            for statement in _FORGET:
+                con.execute(statement, {"run_id": run_id})
+            con.commit()
+
+    def recover(self, out_root: Path) -> list[str]:
+        """Settle the publications a dead run left staged: commit those whose folder is published
+        (its manifest names the run), drop the others. Returns what it did, one line each."""
+        with self._connect() as con:
+            staged = con.execute(_STAGED).fetchall()
+        done = []
+        for run_id, as_of in staged:
+            if published_run(out_root / as_of.isoformat()) == run_id:
+                self.commit_publication(run_id, as_of)
+                done.append(f"committed the records of {as_of}, published by run {run_id} before it stopped")
+            else:
+                self.abort_publication(run_id)
+                done.append(f"dropped the records of run {run_id} for {as_of}: its folder was never published")
+        return done
+
+
+def published_run(folder: Path) -> str | None:
+    """The run id in a published folder's manifest, if there is a readable one."""
+    try:
+        return json.loads((folder / "manifest.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

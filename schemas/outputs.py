@@ -8,9 +8,14 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from schemas.codes import (
+    BUCKETS,
+    ERROR_CODES,
+    MOVEMENT_KINDS,
+    SOURCE_KINDS,
+    WARNING_CODES,
+)
 from schemas.formats import INSTANT, MONEY
-from transforms.exceptions import ERROR_CODES, WARNING_CODES
-from transforms.ledger_kernel import BUCKETS, MOVEMENT_KINDS, SOURCE_KINDS
 
 
 def _check(expr: pl.Expr, error: str) -> pa.Check:
@@ -93,4 +98,68 @@ EXCEPTIONS = pa.DataFrameSchema(
         )
     ],
     name="exceptions",
+)
+
+BALANCES_DELTA = pa.DataFrameSchema(
+    {
+        **{name: column.__class__(column.dtype.type, nullable=True) for name, column in BALANCES.columns.items()
+           if name not in ("customer_id", "as_of")},
+        "customer_id": pa.Column(pl.String, unique=True),
+        "as_of": pa.Column(pl.Date),
+        "change": pa.Column(pl.String, pa.Check.isin(["new", "changed", "removed"])),
+    },
+    checks=[_check((pl.col("change") == "removed") == pl.col("tier").is_null(),
+                   "only removed rows have empty balance columns")],
+    name="balances_delta",
+)
+
+LOTS = pa.DataFrameSchema(
+    {
+        "lot_id": pa.Column(pl.String, unique=True),
+        "customer_id": pa.Column(pl.String),
+        "lot_kind": pa.Column(pl.String, pa.Check.isin(["earn", "birthday", "restore", "adjust"])),
+        "created_at": pa.Column(INSTANT),
+        "matures_at": pa.Column(INSTANT, nullable=True),
+        "expires_at": pa.Column(INSTANT),
+        "cashback_pct": pa.Column(pl.Int64, nullable=True),
+        "base": pa.Column(MONEY, nullable=True),
+        "issued_points": pa.Column(pl.Int64, pa.Check.gt(0)),
+        "remaining_points": _count(),
+        "bucket": pa.Column(pl.String, pa.Check.isin(["pending", "available"])),
+    },
+    checks=[_check(pl.col("remaining_points") <= pl.col("issued_points"), "a lot cannot hold more than it was issued")],
+    name="lots",
+)
+
+LOT_SCHEMA = {name: column.dtype.type for name, column in LOTS.columns.items()}
+"""The lots' column types, for an empty lots file."""
+
+ROLLFORWARD = pa.DataFrameSchema(
+    {
+        "bucket": pa.Column(pl.String, pa.Check.isin([*BUCKETS, "liability"]), unique=True),
+        "opening": pa.Column(pl.Int64),
+        "restatement": pa.Column(pl.Int64),
+        **{kind: pa.Column(pl.Int64) for kind in MOVEMENT_KINDS},
+        "closing": pa.Column(pl.Int64),
+        "ties": pa.Column(pl.Boolean, pa.Check.eq(True, error="a published roll-forward ties")),
+        "as_of": pa.Column(pl.Date),
+        "opening_as_of": pa.Column(pl.Date, nullable=True),
+    },
+    checks=[_check(
+        pl.col("opening") + pl.col("restatement") + pl.sum_horizontal(MOVEMENT_KINDS) == pl.col("closing"),
+        "opening + restatement + movements = closing (RULES 11)")],
+    name="rollforward",
+)
+
+RESTATEMENTS = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(pl.String),
+        "bucket": pa.Column(pl.String, pa.Check.isin(list(BUCKETS))),
+        "published": pa.Column(pl.Int64),
+        "recomputed": pa.Column(pl.Int64),
+        "difference": pa.Column(pl.Int64, pa.Check.ne(0)),
+        "cause": pa.Column(pl.String),
+    },
+    unique=["customer_id", "bucket"],
+    name="restatements",
 )

@@ -45,7 +45,7 @@ def snapshot(as_of: str, rules=None, **rows_by_kind: list[dict]) -> Snapshot:
     staged, rejected = stage_all(raw)
     snap = compute_snapshot(staged, rules or default_rules(), dt.date.fromisoformat(as_of))
     exceptions = pl.concat([rejected.with_columns(pl.lit(snap.as_of).alias("business_date")), snap.exceptions])
-    return Snapshot(snap.as_of, snap.balances, snap.movements, exceptions, snap.ledger)
+    return Snapshot(snap.as_of, snap.balances, snap.movements, exceptions, snap.ledger, snap.figures)
 
 
 def balance(snap: Snapshot, customer_id: str) -> dict:

@@ -502,10 +502,11 @@ def test_a_part_without_rows_of_d_s_file_still_reports_its_missing_customers():
         "customer_id": pl.String, "available_points": pl.Int64, "pending_points": pl.Int64,
         "source_file": pl.String, "source_row": pl.Int64, "folder": pl.Date})
     as_of = dt.date(2026, 3, 31)
-    assert variance(recomputed, none_of_this_part, as_of).height == 0  # alone: no file that day
-    told = variance(recomputed, none_of_this_part, as_of, reported=True)
+    assert variance(recomputed, none_of_this_part, as_of)[0].height == 0  # alone: no file that day
+    told, rows = variance(recomputed, none_of_this_part, as_of, reported=True)
     assert told.select("code", "entity_id").rows() == [("MISSING_IN_OPERATIONAL", "C2")]
-    assert variance(recomputed, none_of_this_part, as_of, reported=False).height == 0
+    assert rows.rows() == [("C2", "MISSING_IN_OPERATIONAL", None, 1000, None)]
+    assert variance(recomputed, none_of_this_part, as_of, reported=False)[0].height == 0
 
 
 def test_the_first_version_is_the_first_to_arrive_whatever_the_row_order():

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from transforms import checks
 from transforms import ledger_kernel as k
-from transforms.calendar import business_date, cutoff_of, local_text, plus_days, plus_months, start_of, start_of_date
-from transforms.exceptions import concat_exceptions, exception_rows
+from transforms.calendar import business_date, cutoff_of, plus_days, plus_months, start_of, start_of_date
+from transforms.checks import concat_exceptions
 from transforms.history import History
-from transforms.money import rub_text
 from transforms.rules import Rules
 
 KOPECKS = 100
@@ -117,20 +117,7 @@ def applicable_returns(
     """Return rows applied in this snapshot, and the exceptions of those that are not."""
     known = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at")
     returns = history.returns.join(known, on=["order_id", "line_no"], how="left")
-    parked = returns.filter(pl.col("paid_at").is_null())
-    early = returns.filter(pl.col("returned_at") < pl.col("paid_at"))
-    exceptions = [
-        exception_rows(
-            parked, "RETURN_UNKNOWN_ORDER", entity_id=pl.col("return_id"),
-            message=pl.format("return {}: order {} line {} is not known yet; parked until it arrives",
-                              "return_id", "order_id", "line_no"),
-        ),
-        exception_rows(
-            early, "SCHEMA", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("returns row rejected: returned_at {} is before the order's paid_at {}",
-                              local_text(pl.col("returned_at"), rules), local_text(pl.col("paid_at"), rules)),
-        ),
-    ]
+    exceptions = [checks.returns_unknown_order(returns), checks.returns_before_payment(returns, rules)]
     applied = (
         returns.filter(
             pl.col("paid_at").is_not_null()
@@ -271,77 +258,15 @@ def build_ledger_inputs(
         .sort("customer_index", "time", "priority", "rank")
     )
     inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events)
-    return inputs, concat_exceptions([return_exceptions, static_exceptions(history, inputs, rules, as_of)])
+    return inputs, concat_exceptions([return_exceptions, static_exceptions(history, inputs, rules)])
 
 
-def future_events(history: History, rules: Rules) -> pl.DataFrame:
-    """FUTURE_EVENT: a row whose event instant falls after its inbox folder's date (RULES 12)."""
-    after_folder = start_of(plus_days(pl.col("folder"), 1), rules)
-    lines = history.order_lines.filter(pl.col("paid_at") >= after_folder)
-    deliveries = history.delivery_rows.filter(pl.col("delivered_at") >= after_folder)
-    returns = history.returns.filter(pl.col("returned_at") >= after_folder)
-    adjustments = history.adjustments.filter(pl.col("created_at") >= after_folder)
-    return concat_exceptions([
-        exception_rows(
-            lines, "FUTURE_EVENT", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("order {} line {}: paid_at {} is after its folder {}; applied at its own instant",
-                              "order_id", "line_no", local_text(pl.col("paid_at"), rules), "folder"),
-        ),
-        exception_rows(
-            deliveries, "FUTURE_EVENT", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("order {} line {}: delivered_at {} is after its folder {}; applied at its own instant",
-                              "order_id", "line_no", local_text(pl.col("delivered_at"), rules), "folder"),
-        ),
-        exception_rows(
-            returns, "FUTURE_EVENT", entity_id=pl.col("return_id"),
-            message=pl.format("return {}: returned_at {} is after its folder {}; applied at its own instant",
-                              "return_id", local_text(pl.col("returned_at"), rules), "folder"),
-        ),
-        exception_rows(
-            adjustments, "FUTURE_EVENT", entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("adjustment {}: created_at {} is after its folder {}; applied at its own instant",
-                              "adjustment_id", local_text(pl.col("created_at"), rules), "folder"),
-        ),
-    ])
-
-
-def static_exceptions(history: History, inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> pl.DataFrame:
+def static_exceptions(history: History, inputs: LedgerInputs, rules: Rules) -> pl.DataFrame:
     """Warnings decided by the snapshot's rows alone (RULES 3, 7, 12)."""
-    lines, orders = inputs.lines, inputs.orders
-    known_customers = history.customers.select("customer_id")
-    over_cap = orders.filter(
-        pl.col("redeemed_points") * KOPECKS * 100 > pl.col("price_kop") * rules.redemption_max_share_pct
-    )
     return concat_exceptions([
-        exception_rows(
-            lines.filter(pl.col("unknown_promo")), "UNKNOWN_PROMO", entity_id=pl.col("order_id"),
-            customer_id=pl.col("customer_id"),
-            message=pl.format("order {} line {}: promo code '{}' is not in the promotions file; it earns points",
-                              "order_id", "line_no", "promo_code"),
-        ),
-        exception_rows(
-            lines.filter((pl.col("points_redeemed") > 0) & ~pl.col("redeemable")), "REDEMPTION_PROMO",
-            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("order {} line {}: {} points paid on promo '{}', which does not allow points; debited anyway",
-                              "order_id", "line_no", "points_redeemed", "promo_code"),
-        ),
-        exception_rows(
-            over_cap, "REDEMPTION_CAP", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-            message=pl.format(
-                "order {}: {} points redeemed exceed {}% of the original price {} RUB; debited anyway",
-                "order_id", "redeemed_points", pl.lit(rules.redemption_max_share_pct), rub_text(pl.col("price_kop")),
-            ),
-        ),
-        exception_rows(
-            orders.join(known_customers, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
-            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("order {}: customer {} is not in the customers file; applied", "order_id", "customer_id"),
-        ),
-        exception_rows(
-            inputs.adjustments.join(known_customers, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
-            entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("adjustment {}: customer {} is not in the customers file; applied",
-                              "adjustment_id", "customer_id"),
-        ),
-        future_events(history, rules),
+        checks.unknown_promos(inputs.lines),
+        checks.redemption_promos(inputs.lines),
+        checks.redemption_caps(inputs.orders, rules),
+        checks.unknown_customers(inputs.orders, inputs.adjustments, history.customers),
+        checks.future_events(history, rules),
     ])

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from transforms import versions_kernel as vk
-from transforms.exceptions import concat_exceptions, exception_rows
+from transforms.checks import concat_exceptions, order_conflicts, row_conflicts
 
 ARRIVAL = ("folder", "source_file", "source_row")
 
@@ -33,9 +33,9 @@ class History:
     adjustments: pl.DataFrame
     """grain [adjustment_id]"""
     customers: pl.DataFrame
-    """grain [customer_id]: latest registered_at, latest non-empty birth_date"""
+    """grain [customer_id]: latest registered_at, latest non-empty birth_date; where the latest row came from"""
     promotions: pl.DataFrame
-    """grain [promo_code]: the latest row received"""
+    """grain [promo_code]: the latest row received, and where it came from"""
     delivery_rows: pl.DataFrame
     """grain [order_id, line_no]: where each line's delivered_at came from (for FUTURE_EVENT)"""
 
@@ -96,7 +96,7 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     )
     if not _hashes_held(versions):
         return compare_versions(staged)
-    exceptions = _order_conflicts(versions.filter(pl.col("status") >= vk.HEADER_CONFLICT).with_columns(
+    exceptions = order_conflicts(versions.filter(pl.col("status") >= vk.HEADER_CONFLICT).with_columns(
         pl.col("status").replace_strict(_MESSAGES, return_dtype=pl.String).alias("conflict")))
     standing = versions.filter(pl.col("status") == vk.STANDING)
     delivery = staged.select(pl.col("delivered_at"), *ARRIVAL).gather(
@@ -107,17 +107,6 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         standing.select("order_id", "line_no", "customer_id"), delivery.select("delivered_at", *ARRIVAL),
     ], how="horizontal").filter(pl.col("delivered_at").is_not_null())
     return lines, delivery_rows, exceptions
-
-
-def _order_conflicts(conflicts: pl.DataFrame) -> pl.DataFrame:
-    """ORDER_CONFLICT rows of versions carrying their `conflict` text."""
-    return exception_rows(
-        conflicts,
-        "ORDER_CONFLICT",
-        entity_id=pl.col("order_id"),
-        customer_id=pl.col("customer_id"),
-        message=pl.format("order {} line {} not applied: {}", "order_id", "line_no", "conflict"),
-    )
 
 
 def _hashes_held(versions: pl.DataFrame) -> bool:
@@ -187,7 +176,7 @@ def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
         .alias("conflict"),
         (pl.col("arrival") == pl.col("first_arrival")).alias("is_first"),
     ).sort("arrival")
-    exceptions = _order_conflicts(versions.filter(pl.col("conflict").is_not_null()))
+    exceptions = order_conflicts(versions.filter(pl.col("conflict").is_not_null()))
     standing = versions.filter(pl.col("is_first") & pl.col("conflict").is_null())
     lines = standing.with_columns(pl.col("line_delivered_at").alias("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
     delivery_rows = standing.filter(pl.col("line_delivered_at").is_not_null()).select(
@@ -224,13 +213,7 @@ def _first_versions(
         pl.struct(values).eq_missing(pl.struct(values).first().over(key)).alias("same_as_first"),
     )
     conflicts = versions.filter(~pl.col("same_as_first"))
-    exceptions = exception_rows(
-        conflicts,
-        "ROW_CONFLICT",
-        entity_id=pl.col(entity),
-        customer_id=pl.col("customer_id") if "customer_id" in staged.columns else None,
-        message=pl.format(f"{what} {{}} repeats an id with other values; the first version stands", pl.col(entity)),
-    )
+    exceptions = row_conflicts(conflicts, entity, what)
     standing = versions.filter(pl.col("version") == 0).drop("version", "same_as_first")
     return standing, exceptions
 
@@ -240,6 +223,7 @@ def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
     return staged.group_by("customer_id", maintain_order=True).agg(
         pl.col("registered_at").last(),
         pl.col("birth_date").drop_nulls().last(),
+        pl.col("folder").last(),
         pl.col("source_file").last(),
         pl.col("source_row").last(),
     ).sort("customer_id")
@@ -249,7 +233,7 @@ def latest_promotions(staged: pl.DataFrame) -> pl.DataFrame:
     """One row per promo code: the latest row received defines it (RULES 3)."""
     return (
         staged.group_by("promo_code", maintain_order=True)
-        .agg(pl.col("earns_points").last(), pl.col("points_redeemable").last())
+        .agg(pl.col("earns_points", "points_redeemable", "folder", "source_file", "source_row").last())
         .sort("promo_code")
     )
 
@@ -267,7 +251,7 @@ def in_arrival_order(frame: pl.DataFrame) -> pl.DataFrame:
 def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFrame]:
     """All accepted rows of every kind, and the conflict exceptions found on the way."""
     staged = {kind: in_arrival_order(frame) for kind, frame in staged.items()}
-    lines, delivery, order_conflicts = accept_order_lines(staged["orders"])
+    lines, delivery, line_conflicts = accept_order_lines(staged["orders"])
     returns, return_conflicts = accept_keyed_rows(
         staged["returns"], ["return_id", "order_id", "line_no"], "return_id", "return"
     )
@@ -282,4 +266,4 @@ def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFram
         promotions=latest_promotions(staged["promotions"]),
         delivery_rows=delivery,
     )
-    return history, concat_exceptions([order_conflicts, return_conflicts, adjustment_conflicts])
+    return history, concat_exceptions([line_conflicts, return_conflicts, adjustment_conflicts])

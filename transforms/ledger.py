@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from schemas.codes import BUCKETS, MOVEMENT_KINDS, SOURCE_KINDS
+from transforms import checks
 from transforms import ledger_kernel as k
-from transforms.calendar import business_date, cutoff_of, local_text, micros_of
+from transforms.calendar import business_date, cutoff_of, micros_of
+from transforms.money import rub
+from transforms.checks import concat_exceptions
 from transforms.events import LedgerInputs
-from transforms.exceptions import concat_exceptions, exception_rows
 from transforms.rules import Rules
 
 INSTANT = pl.Datetime("us", "UTC")
@@ -22,9 +25,9 @@ class Ledger:
     movements: pl.DataFrame
     """grain: one change of one bucket (pending, available, debt) of one customer, in order"""
     tallies: pl.DataFrame
-    """the movements, row for row, coded: customer_index, kind, bucket, source_kind, points"""
+    """the movements, row for row, coded: customer_index, time, lot, kind, bucket, source_kind, points"""
     lots: pl.DataFrame
-    """grain [lot_id]: each lot's points left at the cut-off, its bucket and expiry"""
+    """grain [lot_id]: each lot's customer_index, points left at the cut-off, bucket, maturity and expiry"""
     customers: pl.DataFrame
     """grain [customer_id]: lifetime spend (kopecks) and debt at the cut-off"""
     lines: pl.DataFrame
@@ -69,12 +72,15 @@ def _coded(codes: np.ndarray, names: tuple[str, ...]) -> pl.Series:
 
 
 def _tallies(mv: np.ndarray) -> pl.DataFrame:
-    """The kernel's movements without their text: what balances add up, per customer index."""
+    """The kernel's movements without their text: what balances and the roll-forward add up, per
+    customer index (`time` in UTC microseconds, `lot` the lot index or -1)."""
     return pl.DataFrame({
         "customer_index": pl.Series(mv[:, k.M_CUST]).cast(pl.UInt32),
-        "kind": _coded(mv[:, k.M_KIND], k.MOVEMENT_KINDS),
-        "bucket": _coded(mv[:, k.M_BUCKET], k.BUCKETS),
-        "source_kind": _coded(mv[:, k.M_SRC_KIND], k.SOURCE_KINDS),
+        "time": pl.Series(mv[:, k.M_TIME]),
+        "lot": pl.Series(mv[:, k.M_LOT]),
+        "kind": _coded(mv[:, k.M_KIND], MOVEMENT_KINDS),
+        "bucket": _coded(mv[:, k.M_BUCKET], BUCKETS),
+        "source_kind": _coded(mv[:, k.M_SRC_KIND], SOURCE_KINDS),
         "points": pl.Series(mv[:, k.M_POINTS]),
     })
 
@@ -114,19 +120,66 @@ def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Le
     (mv, remaining, pending, expiry, spend, debt, order_rate, order_points, kept, xs) = walk(inputs, rules, cutoff)
     tallies = _tallies(mv)
     movements = _movements(inputs, mv, tallies, rules)
+    orders = inputs.orders.with_columns(pl.Series("rate_bp", order_rate), pl.Series("points", order_points))
     lots = inputs.lots.with_columns(
+        _lot_customers(inputs),
+        _issued(tallies, inputs.lots.height),
         pl.Series("remaining", remaining),
         pl.Series("pending", pending),
         pl.Series("expiry", expiry).replace(k.NO_EXPIRY, None).cast(INSTANT),
+        *_earning_terms(orders, inputs.lots.height),
     )
     customers = inputs.customers.with_columns(pl.Series("spend_kop", spend), pl.Series("debt_points", debt))
-    orders = inputs.orders.with_columns(pl.Series("rate_bp", order_rate), pl.Series("points", order_points))
     lines = inputs.lines.with_columns(pl.Series("kept_quantity", kept))
     ledger = Ledger(movements, tallies, lots, customers, lines, orders)
-    return ledger, concat_exceptions([_kernel_exceptions(inputs, xs), undelivered(ledger, rules, as_of)])
+    return ledger, concat_exceptions([
+        _kernel_exceptions(inputs, xs), checks.undelivered(ledger.orders, ledger.lines, rules, as_of),
+    ])
+
+
+def _lot_customers(inputs: LedgerInputs) -> pl.Series:
+    """Each lot's customer index, from the event that opens it (every lot has one)."""
+    opening = inputs.events.filter(pl.col("lot") >= 0)
+    owner = np.zeros(inputs.lots.height, np.uint32)
+    owner[opening.get_column("lot").to_numpy()] = opening.get_column("customer_index").to_numpy()
+    return pl.Series("customer_index", owner)
+
+
+CREDIT_KINDS = ("earn", "birthday", "restore", "adjust")
+"""Movements that put points into a lot when it is created."""
+
+
+def _issued(tallies: pl.DataFrame, n_lots: int) -> pl.Series:
+    """Points each lot was created with (0: a lot that never held any)."""
+    credits = tallies.filter((pl.col("lot") >= 0) & pl.col("kind").is_in(CREDIT_KINDS) & (pl.col("points") > 0))
+    issued = np.zeros(n_lots, np.int64)
+    np.add.at(issued, credits.get_column("lot").to_numpy(), credits.get_column("points").to_numpy())
+    return pl.Series("issued", issued)
+
+
+def published_lots(ledger: Ledger, rules: Rules) -> pl.DataFrame:
+    """lots.parquet rows: every lot that held points, what created it, its terms and what is left."""
+    return ledger.lots.filter(pl.col("issued") > 0).select(
+        "lot_id", "customer_id", "lot_kind", "created_at",
+        pl.col("matures").alias("matures_at"), pl.col("expiry").alias("expires_at"),
+        (pl.col("rate_bp") // 100).alias("cashback_pct"), rub(pl.col("base_kop")).alias("base"),
+        pl.col("issued").alias("issued_points"), pl.col("remaining").alias("remaining_points"),
+        pl.when(pl.col("pending")).then(pl.lit("pending")).otherwise(pl.lit("available")).alias("bucket"),
+    )
+
+
+def _earning_terms(orders: pl.DataFrame, n_lots: int) -> list[pl.Series]:
+    """An earn lot's maturity instant, cashback rate (basis points) and earning base (kopecks);
+    earn lots are the first lots, in order index order. Null for other lots."""
+    missing = n_lots - orders.height
+    return [
+        orders.get_column(name).extend(pl.Series([None] * missing, dtype=orders.schema[name])).alias(alias)
+        for name, alias in (("matures", "matures"), ("rate_bp", "rate_bp"), ("base_kop", "base_kop"))
+    ]
 
 
 def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
+    """What the walk found (code, event position, points), joined to the rows the checks name."""
     found = pl.DataFrame(xs, schema=["code", "event", "points"], orient="row")
     events = inputs.events.with_row_index("event").with_columns(pl.col("event").cast(pl.Int64))
     found = found.join(events.select("event", "priority", "ref", "customer_id"), on="event")
@@ -146,44 +199,8 @@ def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
     )
     code = pl.col("code")
     return concat_exceptions([
-        exception_rows(
-            orders.filter(code == k.X_OVERDRAFT), "OVERDRAFT", entity_id=pl.col("order_id"),
-            customer_id=pl.col("customer_id"),
-            message=pl.format("order {}: redemption exceeds the available points by {}; recorded as debt",
-                              "order_id", "points"),
-        ),
-        exception_rows(
-            adjustments.filter(code == k.X_OVERDRAFT), "OVERDRAFT", entity_id=pl.col("adjustment_id"),
-            customer_id=pl.col("customer_id"),
-            message=pl.format("adjustment {}: debit exceeds the available points by {}; recorded as debt",
-                              "adjustment_id", "points"),
-        ),
-        exception_rows(
-            returns.filter(code == k.X_DEBT), "DEBT", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
-            message=pl.format("return {} (order {} line {}): {} points to claw back were no longer held; recorded as debt",
-                              "return_id", "order_id", "line_no", "points"),
-        ),
-        exception_rows(
-            returns.filter(code == k.X_RETURN_EXCEEDS), "RETURN_EXCEEDS_QUANTITY", entity_id=pl.col("return_id"),
-            customer_id=pl.col("customer_id"),
-            message=pl.format("return {} (order {} line {}) rejected: only {} left on the line",
-                              "return_id", "order_id", "line_no", "points"),
-        ),
+        checks.overdrafts_of_orders(orders.filter(code == k.X_OVERDRAFT)),
+        checks.overdrafts_of_adjustments(adjustments.filter(code == k.X_OVERDRAFT)),
+        checks.clawback_debts(returns.filter(code == k.X_DEBT)),
+        checks.returns_exceeding_quantity(returns.filter(code == k.X_RETURN_EXCEEDS)),
     ])
-
-
-def undelivered(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame:
-    """UNDELIVERED (RULES 4): online, paid more than N days before D, no delivery yet, something kept."""
-    waiting = ledger.orders.filter((pl.col("channel") == "online") & pl.col("delivered").is_null()).filter(
-        pl.lit(as_of) - business_date(pl.col("paid_at"), rules) > pl.duration(days=rules.undelivered_after_days)
-    )
-    kept = (
-        ledger.lines.filter(pl.col("order_index").is_in(waiting.get_column("order_index").implode()))
-        .group_by("order_index").agg(pl.col("kept_quantity").sum())
-    )
-    late = waiting.join(kept, on="order_index", maintain_order="left").filter(pl.col("kept_quantity") > 0)
-    return exception_rows(
-        late, "UNDELIVERED", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
-        message=pl.format("online order {} paid {} has no delivery; its points stay pending", "order_id",
-                          local_text(pl.col("paid_at"), rules)),
-    )

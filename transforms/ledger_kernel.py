@@ -15,16 +15,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from schemas.codes import BUCKETS, MOVEMENT_KINDS, SOURCE_KINDS
+
 # event priorities at one instant (RULES 10); expiries (0) are applied lazily before any event
 P_MATURITY, P_BIRTHDAY, P_ORDER, P_RETURN, P_ADJUSTMENT = 1, 2, 3, 4, 5
 
 # movement kinds, buckets and sources (what caused a movement; the index is into its table)
-MOVEMENT_KINDS = ("earn", "mature", "redeem", "expire", "clawback", "restore", "birthday", "adjust", "debt", "repay")
-K_EARN, K_MATURE, K_REDEEM, K_EXPIRE, K_CLAWBACK, K_RESTORE, K_BIRTHDAY, K_ADJUST, K_DEBT, K_REPAY = range(10)
-BUCKETS = ("pending", "available", "debt")
-B_PENDING, B_AVAILABLE, B_DEBT = range(3)
-SOURCE_KINDS = ("order", "return", "adjustment", "lot")
-S_ORDER, S_RETURN, S_ADJUSTMENT, S_LOT = range(4)
+K_EARN, K_MATURE, K_REDEEM, K_EXPIRE, K_CLAWBACK, K_RESTORE, K_BIRTHDAY, K_ADJUST, K_DEBT, K_REPAY = (
+    MOVEMENT_KINDS.index(kind) for kind in
+    ("earn", "mature", "redeem", "expire", "clawback", "restore", "birthday", "adjust", "debt", "repay"))
+B_PENDING, B_AVAILABLE, B_DEBT = (BUCKETS.index(bucket) for bucket in ("pending", "available", "debt"))
+S_ORDER, S_RETURN, S_ADJUSTMENT, S_LOT = (SOURCE_KINDS.index(kind) for kind in ("order", "return", "adjustment", "lot"))
 
 # exceptions the kernel finds; x_event is the event's position, x_points the amount
 KERNEL_CODES = ("OVERDRAFT", "DEBT", "RETURN_EXCEEDS_QUANTITY")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.exceptions import EXCEPTION_SCHEMA, RECURRING_CODES
+from schemas.codes import EXCEPTION_SCHEMA, RECURRING_CODES
 from transforms.sqlrun import run_sql
 
 SEEN_SCHEMA = {"exception_key": pl.String, "first_seen": pl.Date}

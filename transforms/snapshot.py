@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from schemas.codes import EXCEPTION_SCHEMA
 from schemas.inputs import EXPORT_KINDS
 from transforms.balances import build_balances
+from transforms.checks import concat_exceptions
 from transforms.events import build_ledger_inputs
-from transforms.exceptions import EXCEPTION_SCHEMA, concat_exceptions
+from transforms.finance import Figures, Opening, part_figures
 from transforms.history import build_history
 from transforms.ledger import Ledger, build_ledger
 from transforms.rules import Rules
@@ -37,6 +39,8 @@ class Snapshot:
     movements: pl.DataFrame
     exceptions: pl.DataFrame
     ledger: Ledger
+    figures: Figures
+    """what finance needs from these customers (transforms.finance)"""
 
 
 def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
@@ -54,21 +58,24 @@ def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFram
 
 def compute_snapshot(
     staged: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, timings: dict | None = None,
-    operational_reported: bool | None = None,
+    operational_reported: bool | None = None, opening: Opening | None = None,
 ) -> Snapshot:
     """Recompute the whole ledger from the accepted history of every folder <= D.
 
     `timings`, when given, receives the seconds each step took. `operational_reported`: whether
-    D's folder brought operational balances, for a part of the customers (see `variance`)."""
+    D's folder brought operational balances, for a part of the customers (see `variance`).
+    `opening`: the last published closing of these customers (none: the roll-forward starts at 0)."""
     clock = _Clock(timings)
     history, conflicts = clock("history", build_history, staged)
     inputs, decided = clock("events", build_ledger_inputs, history, rules, as_of)
     ledger, walked = clock("ledger", build_ledger, inputs, rules, as_of)
     balances = clock("balances", build_balances, ledger, rules, as_of)
-    drift = clock("variance", variance, balances, staged["balances"], as_of, operational_reported)
+    drift, differences = clock("variance", variance, balances, staged["balances"], as_of, operational_reported)
+    figures = clock("finance", part_figures, ledger, balances, history, differences, opening or Opening.none(),
+                    rules, as_of)
     exceptions = (
         concat_exceptions([conflicts, decided, walked, drift])
         .with_columns(pl.lit(as_of).alias("business_date"))
         .select(list(EXCEPTION_SCHEMA))
     )
-    return Snapshot(as_of, balances, ledger.movements, exceptions, ledger)
+    return Snapshot(as_of, balances, ledger.movements, exceptions, ledger, figures)

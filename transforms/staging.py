@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.inputs import META_COLUMNS, ExportKind
-from transforms.exceptions import exception_rows
+from transforms.checks import schema_violations
 
 _ROW = "__row_index"
 _ENTITY_COLUMN = {
@@ -102,13 +102,6 @@ def stage_export(kind: ExportKind, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.
         .join(text, on=_ROW)
         .sort(_ROW)
     )
-    entity = _ENTITY_COLUMN[kind.name]
-    exceptions = exception_rows(
-        rejected,
-        "SCHEMA",
-        entity_id=pl.col(entity).fill_null(pl.lit("?")),
-        customer_id=pl.col("customer_id") if "customer_id" in kind.columns else None,
-        message=pl.lit(f"{kind.name} row rejected: ") + pl.col("problems"),
-    )
+    exceptions = schema_violations(rejected, kind.name, _ENTITY_COLUMN[kind.name], "customer_id" in kind.columns)
     accepted = typed.join(rejected.select(_ROW), on=_ROW, how="anti").sort(_ROW).drop(_ROW)
     return accepted, exceptions
