@@ -1,4 +1,4 @@
-"""A straightforward reference implementation of RULES.md: per customer, per event, plain Python.
+"""A straightforward reference implementation of the rules (docs/rules.md): per customer, per event, plain Python.
 
 Written to be obviously correct, not fast, and to share nothing with the engine but the accepted
 rows it starts from (staging and history are tested on their own). Money is Decimal, instants are
@@ -255,5 +255,5 @@ class Reference:
 
 
 def reference_balances(history: History, rules: Rules, as_of: dt.date) -> dict[str, dict]:
-    """Balance rows by customer id, as RULES.md defines them."""
+    """Balance rows by customer id, as docs/rules.md defines them."""
     return Reference(rules, as_of).run(history)

@@ -1,4 +1,4 @@
-"""`perfone-loyalty`: the nightly job and its backfill from the command line (CONTRACT.md)."""
+"""`perfone-loyalty`: the nightly job and its backfill, explain and generate from the command line (docs/interfaces.md)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def parser() -> argparse.ArgumentParser:
     fill.add_argument("--end", type=_date, required=True)
     fill.add_argument("--data-dir", type=Path)
     fill.add_argument("--partitions", type=int)
+    explain = commands.add_parser(
+        "explain", help="a customer's statement from a published day: each lot, and each movement with the "
+                        "balance of each bucket after it")
+    explain.add_argument("--customer", required=True, help="the customer id, exactly as in balances.csv")
+    explain.add_argument("--date", type=_date, help="a published business date D (default: the latest published)")
+    explain.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
+    explain.add_argument("--format", choices=["text", "csv", "json"], default="text",
+                         help="text for people (default), csv or json for machines")
     gen = commands.add_parser("generate", help="write synthetic inbox folders of a fashion retailer")
     gen.add_argument("--customers", type=int, required=True)
     gen.add_argument("--start", type=_date, required=True)
@@ -82,6 +90,20 @@ def _prepare_environment(data_dir: Path, verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _explain(args, data_dir: Path) -> int:
+    from flows.explain import NotFound, customer_statement, published_folder
+    from reports.statement import render
+    from transforms.rules import default_rules
+
+    try:
+        found = customer_statement(published_folder(data_dir, args.date), args.customer)
+    except NotFound as problem:
+        print(f"perfone-loyalty: {problem}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(found, default_rules(), args.format))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
@@ -91,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if not data_dir.is_dir():
         print(f"perfone-loyalty: data directory {data_dir} does not exist", file=sys.stderr)
         return 2
+    if args.command == "explain":
+        return _explain(args, data_dir)
     if getattr(args, "partitions", None) is not None and not 1 <= args.partitions <= MAX_PARTS:
         print(f"perfone-loyalty: --partitions must be from 1 to {MAX_PARTS}", file=sys.stderr)
         return 2

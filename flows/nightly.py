@@ -29,7 +29,7 @@ from flows.publish import ParquetAppender, partial_folder, publish_folder, sha25
 from flows.staged_cache import StagedCache, StagedFile, arrival_enum, load_staged, no_rows
 from flows.staged_store import BUCKETED_KINDS, Bucketed, SegmentStore
 from flows.warehouse import Publication, Warehouse
-from reports.headline import headline_markdown, rollforward_table
+from reports.headline import break_markdown, headline_markdown
 from reports.html import render_html
 from reports.model import FinanceReport
 from reports.spreadsheet import inert_text
@@ -228,9 +228,12 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         figures = combine_figures(figures)
         clocked("recompute")
         rows, breaks = rollforward(figures, opening)
+        create_table_artifact(rows.to_dicts(), key="loyalty-rollforward", description=f"Roll-forward of {as_of}")
         if breaks.height:
             failed = write_failure(data_dir, as_of, breaks.with_columns(pl.lit(as_of).alias("business_date")))
             log.error("the roll-forward of %s does not tie; the breaks are in %s", as_of, failed)
+            create_markdown_artifact(break_markdown(as_of, breaks, failed), key="loyalty-reconciliation",
+                                     description=f"Loyalty reconciliation of {as_of}: not published")
         check_rollforward(breaks, as_of)
         exceptions, remembered = reported_exceptions(found, warehouse.seen_exceptions(), as_of)
         delta = balances_delta(balances, _previous_balances(out_root, opening), as_of)
@@ -273,8 +276,6 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
     warehouse.finish_run(run_id, "published", out_dir=str(out))
     create_markdown_artifact(headline_markdown(report), key="loyalty-reconciliation",
                              description=f"Loyalty reconciliation of {as_of}")
-    create_table_artifact(rollforward_table(report), key="loyalty-rollforward",
-                          description=f"Roll-forward of {as_of} (RULES 11)")
     log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out, balances.height,
              appended["movements"].rows, exceptions.height, report.liability.get_column("closing").item())
     return str(out)

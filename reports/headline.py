@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+from pathlib import Path
+
+import polars as pl
+
 from reports.model import FinanceReport
+
+BREAKS_SHOWN = 20
 
 
 def headline_markdown(report: FinanceReport) -> str:
@@ -30,5 +38,10 @@ def headline_markdown(report: FinanceReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rollforward_table(report: FinanceReport) -> list[dict]:
-    return report.rollforward.to_dicts()
+def break_markdown(as_of: dt.date, breaks: pl.DataFrame, where: Path) -> str:
+    """The headline of a night that did not publish: the roll-forward did not tie (messages escaped:
+    they carry customer ids)."""
+    lines = [f"# Loyalty reconciliation {as_of}: NOT PUBLISHED", "",
+             f"The roll-forward does not tie ({breaks.height} ROLLFORWARD_BREAK rows, all in `{where}`):", ""]
+    lines += [f"- {html.escape(message)}" for message in breaks.get_column("message").head(BREAKS_SHOWN)]
+    return "\n".join(lines) + "\n"

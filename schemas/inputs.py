@@ -1,4 +1,4 @@
-"""Contracts of the six exports (CONTRACT.md, Inputs): one pandera schema per kind, in two layers.
+"""Contracts of the six exports (docs/interfaces.md, inputs): one pandera schema per kind, in two layers.
 
 `raw` checks the text of each cell (required, format: offsets on timestamps, 2 decimals on money,
 whole points); `typed` checks the parsed values (ranges, allowed values, cross-column rules).

@@ -1,4 +1,4 @@
-"""Contracts of the published files (CONTRACT.md, Outputs): checked before anything is published.
+"""Contracts of the published files (docs/interfaces.md, outputs): checked before anything is published.
 
 A failure here is a bug in the pipeline, never a data problem: the run stops and publishes nothing.
 """

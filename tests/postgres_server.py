@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-DEBIAN_BINDIR = Path("/usr/lib/postgresql/15/bin")
+DEBIAN_BINDIRS = "/usr/lib/postgresql/*/bin"
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in {searched}: "
@@ -54,12 +54,12 @@ class PostgresServer:
 
 def server_bindir() -> Path:
     """The folder holding initdb, pg_ctl and postgres: `pg_config --bindir` (libpq's pg_config may
-    point there without the server installed), else Debian's PostgreSQL 15 folder."""
+    point there without the server installed), else Debian's folders, the newest version first."""
     candidates = []
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
         candidates.append(Path(found.stdout.strip()))
-    candidates.append(DEBIAN_BINDIR)
+    candidates += sorted(Path("/").glob(DEBIAN_BINDIRS.lstrip("/")), key=lambda p: int(p.parent.name), reverse=True)
     for bindir in candidates:
         if all(os.access(bindir / program, os.X_OK) for program in SERVER_PROGRAMS):
             return bindir

@@ -411,3 +411,31 @@ def test_the_server_is_stopped_and_removed_even_after_an_error():
     assert not data.parent.exists()
     listed = subprocess.run(["ps", "-o", "pid=,stat=", "-p", ",".join(map(str, pids))], capture_output=True, text=True)
     assert [line for line in listed.stdout.splitlines() if not line.split()[1].startswith("Z")] == []  # Z: exited
+
+
+def test_a_week_of_nightly_deltas_rebuilds_each_snapshot_in_postgres(crm_db, tmp_path, prefect_harness):
+    """A week of the bundled sample backfilled: each night's delta applied to the night before is
+    that night's balances, in Polars and in PostgreSQL."""
+    import shutil
+
+    import polars as pl
+
+    from flows.nightly import DEFAULT_DATA_DIR, backfill
+    from transforms.delta import apply_delta as applied
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR / "inbox", data_dir / "inbox")
+    days = [Path(p) for p in backfill(dt.date(2026, 2, 8), dt.date(2026, 2, 14), data_dir)]
+    first = pl.read_csv(days[0] / "balances_delta.csv", infer_schema=False)
+    assert set(first["change"]) == {"new"} and first.height == pl.read_csv(days[0] / "balances.csv").height
+    changed = 0
+    load_snapshot(crm_db, days[0] / "balances.csv")
+    for before, day in zip(days, days[1:]):
+        delta = pl.read_parquet(day / "balances.parquet").head(0).with_columns(pl.lit(None, pl.String).alias("change"))
+        delta = pl.read_csv(day / "balances_delta.csv", schema=delta.schema)
+        changed += delta.height
+        expected = pl.read_parquet(day / "balances.parquet")
+        assert applied(pl.read_parquet(before / "balances.parquet"), delta, expected["as_of"][0]).equals(expected)
+        apply_delta(crm_db, day / "balances_delta.csv")
+        assert_table_equals_csv(crm_db, day / "balances.csv")
+    assert 0 < changed < 6 * expected.height  # quiet customers are not sent again

@@ -255,3 +255,59 @@ def test_a_staged_day_whose_folder_never_appeared_is_dropped(fresh, monkeypatch)
     assert pl.read_csv(out / "rollforward.csv")["opening"].to_list() == [0, 0, 0, 0]
     with duckdb.connect(str(fresh / "warehouse.duckdb"), read_only=True) as con:
         assert con.sql("SELECT as_of, state FROM publications").fetchall() == [(dt.date(2026, 3, 3), "committed")]
+
+
+def explain(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", "explain", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_explain_tells_a_customer_s_lots_and_movements_with_running_balances(nights):
+    text = explain(nights, "--customer", "C2", "--date", "2026-03-05")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == ("Customer C2 as of 2026-03-05: available 2000, pending 350, debt 0; tier base (5%), "
+                        "lifetime spend 10000.00 RUB")
+    lots = [line.split() for line in lines if line.startswith(("earn:", "adjust:"))]
+    assert [(lot[0], lot[-3], lot[-2], lot[-1]) for lot in lots] == [
+        ("earn:O2", "350", "350", "pending"), ("adjust:A1", "5000", "2000", "available")]
+    assert "5% of 7000.00 RUB" in text.stdout
+    moves = [line.split() for line in lines if line[:4] == "2026" and len(line.split()) == 11]
+    assert [(m[2], m[3], m[4], m[-3], m[-2], m[-1]) for m in moves] == [
+        ("debt", "debt", "+3000", "0", "0", "3000"),
+        ("earn", "pending", "+350", "350", "0", "3000"),
+        ("adjust", "available", "+5000", "350", "5000", "3000"),
+        ("repay", "available", "-3000", "350", "2000", "3000"),
+        ("repay", "debt", "-3000", "350", "2000", "0"),
+    ]
+    as_json = json.loads(explain(nights, "--customer", "C2", "--format", "json").stdout)  # the latest day
+    assert as_json["balance"]["as_of"] == "2026-03-05" and len(as_json["movements"]) == 5
+    as_csv = pl.read_csv(explain(nights, "--customer", "C1", "--format", "csv").stdout.encode())
+    assert as_csv["points"].sum() == 10000 and as_csv.row(-1, named=True)["available_balance"] == 10000
+
+
+def test_explain_refuses_an_unknown_customer_or_day_in_one_line(nights):
+    unknown = explain(nights, "--customer", "C9")
+    assert (unknown.returncode, unknown.stderr) == (2, "perfone-loyalty: customer 'C9' is not in the balances of "
+                                                       "2026-03-05\n")
+    unpublished = explain(nights, "--customer", "C1", "--date", "2026-03-04")
+    assert (unpublished.returncode, unpublished.stderr) == (
+        2, f"perfone-loyalty: 2026-03-04 is not published in {nights / 'out'}\n")
+
+
+def test_each_night_leaves_its_headline_and_rollforward_in_prefect(fresh):
+    from prefect.artifacts import Artifact
+
+    nightly(dt.date(2026, 3, 2), fresh)
+    headline = Artifact.get("loyalty-reconciliation")
+    table = Artifact.get("loyalty-rollforward")
+    assert "| liability (RUB) | -1450 |" in headline.data and "| roll-forward ties | yes |" in headline.data
+    rows = {r["bucket"]: r for r in json.loads(table.data)}
+    assert (rows["debt"]["debt"], rows["liability"]["closing"]) == (3000, -1450)
+    with duckdb.connect(str(fresh / "warehouse.duckdb")) as con:
+        con.execute("UPDATE publications SET available = available - 1")
+    with pytest.raises(RollforwardBreak):
+        nightly(dt.date(2026, 3, 3), fresh)
+    broken = Artifact.get("loyalty-reconciliation")
+    assert broken.data.startswith("# Loyalty reconciliation 2026-03-03: NOT PUBLISHED")
+    assert "- available: the stored closing of 2026-03-02 is 999 in total, but its customers add up to 1000" in broken.data

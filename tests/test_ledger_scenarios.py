@@ -1,4 +1,4 @@
-"""Tier 2: given rows -> expected balances and movements, numbers worked by hand from RULES.md.
+"""Tier 2: given rows -> expected balances and movements, numbers worked by hand from docs/rules.md.
 
 Every scenario runs the real pipeline (staging, history, events, kernel, balances).
 Times are Moscow (+03:00) unless written otherwise.

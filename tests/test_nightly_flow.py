@@ -59,6 +59,8 @@ def test_golden_nights_on_the_bundled_sample(request, data_dir):
         check_golden(request, f"{day}/exceptions.csv", pl.read_csv(out / "exceptions.csv", infer_schema=False))
         movements = pl.read_parquet(out / "movements.parquet")
         check_golden(request, f"{day}/movements.csv", movements)
+        for name in ("rollforward.csv", "restatements.csv", "balances_delta.csv"):
+            check_golden(request, f"{day}/{name}", pl.read_csv(out / name, infer_schema=False))
 
 
 def test_published_files_carry_the_contract_columns_and_a_manifest(data_dir):

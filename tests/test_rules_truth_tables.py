@@ -1,4 +1,4 @@
-"""Tier 1: truth tables for single rules, each row computed by hand from RULES.md."""
+"""Tier 1: truth tables for single rules, each row computed by hand from docs/rules.md."""
 
 import datetime as dt
 

@@ -1,4 +1,4 @@
-"""Per-customer balance snapshot as of D (CONTRACT.md balances, RULES 13)."""
+"""Per-customer balance snapshot as of D (docs/interfaces.md balances, RULES 13)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The program's rules: every number of RULES.md, loaded once from rules.toml into a frozen object."""
+"""The program's rules: every number of docs/rules.md, loaded once from rules.toml into a frozen object."""
 
 from __future__ import annotations
 
