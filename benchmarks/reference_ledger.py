@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from transforms.history import History
-from transforms.rules import Rules
+from transforms.rules import Rules, Tier
 
 CENT = Decimal("0.01")
 PRIORITY = {"expire": 0, "mature": 1, "birthday": 2, "order": 3, "return": 4, "adjustment": 5}
@@ -25,6 +25,20 @@ def add_months(day: dt.date, months: int) -> dt.date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def tier_for(rules: Rules, spend_kopecks: int) -> Tier:
+    """The highest tier whose threshold is <= the spend (RULES 2)."""
+    held = rules.tiers[0]
+    for tier in rules.tiers:
+        if tier.from_kopecks <= spend_kopecks:
+            held = tier
+    return held
+
+
+def next_tier(rules: Rules, tier: Tier) -> Tier | None:
+    index = rules.tiers.index(tier)
+    return rules.tiers[index + 1] if index + 1 < len(rules.tiers) else None
 
 
 def kept_share(amount: Decimal, kept: int, qty: int) -> Decimal:
@@ -64,7 +78,7 @@ class Reference:
         return self.midnight(add_months(self.day_of(instant), self.rules.expiry_months))
 
     def rate(self, spend: Decimal) -> Decimal:
-        return Decimal(self.rules.tier_for(int(spend * 100)).cashback_pct) / 100
+        return Decimal(tier_for(self.rules, int(spend * 100)).cashback_pct) / 100
 
     # --- the lot operations -------------------------------------------------------------
 
@@ -231,8 +245,8 @@ class Reference:
             self.credit(account, lot, at)
 
     def balance_row(self, customer_id: str, account: Account) -> dict:
-        tier = self.rules.tier_for(int(account.spend * 100))
-        following = self.rules.next_tier(tier)
+        tier = tier_for(self.rules, int(account.spend * 100))
+        following = next_tier(self.rules, tier)
         open_lots = [l for l in account.lots if l.points > 0]
         expiry_days = sorted({self.day_of(l.expiry) for l in open_lots})
         window_end = self.as_of + dt.timedelta(days=self.rules.expiring_window_days)

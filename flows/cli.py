@@ -1,4 +1,5 @@
-"""`perfone-loyalty`: the nightly job and its backfill, explain and generate from the command line (docs/interfaces.md)."""
+"""`perfone-loyalty`: the nightly job, its backfill, a customer's statement and synthetic data
+from the command line (docs/interfaces.md)."""
 
 from __future__ import annotations
 
@@ -6,67 +7,130 @@ import argparse
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
+from flows.lock import unwritable
+from synthetic.anomalies import MEANING, Anomalies
 from transforms.partition import BUCKETS as MAX_PARTS
+
+PROGRAM = "perfone-loyalty"
+EXIT_CODES = """exit codes:
+  0    published (run, backfill), or printed (explain, generate)
+  1    not published: one line on stderr says which file or check stopped it; nothing was published
+  2    the command line is wrong (an option, a date, a data directory), or explain found no such
+       customer or published day
+  3    another run holds the data directory (after --wait seconds)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM): nothing more was published, the run is
+       recorded as failed"""
+EARLIEST = dt.date(2000, 1, 1)
+YEARS_AHEAD = 10
+"""Business dates a run accepts: from EARLIEST to this many years after today."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds the run like Ctrl-C does, so that it records what happened."""
 
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+    latest = dt.date.today() + dt.timedelta(days=365 * YEARS_AHEAD)
+    if not EARLIEST <= day <= latest:
+        raise argparse.ArgumentTypeError(f"{text} is outside the dates a run accepts ({EARLIEST} .. {latest})")
+    return day
+
+
+def _parts(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= MAX_PARTS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_PARTS}, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds >= 0, got {text!r}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A wrong command line is said in one line, like every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="perfone-loyalty", description=__doc__)
-    top.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
-    commands = top.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="the nightly job for business date D")
-    run.add_argument("--date", type=_date, help="business date D (default: yesterday in Moscow)")
-    run.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
-    run.add_argument("--partitions", type=int, help="customer parts, two computed at a time (default: one per 1M order rows; at most 256)")
-    fill = commands.add_parser("backfill", help="the nightly job for each date from --start to --end")
-    fill.add_argument("--start", type=_date, required=True)
-    fill.add_argument("--end", type=_date, required=True)
-    fill.add_argument("--data-dir", type=Path)
-    fill.add_argument("--partitions", type=int)
-    explain = commands.add_parser(
-        "explain", help="a customer's statement from a published day: each lot, and each movement with the "
-                        "balance of each bucket after it")
-    explain.add_argument("--customer", required=True, help="the customer id, exactly as in balances.csv")
-    explain.add_argument("--date", type=_date, help="a published business date D (default: the latest published)")
-    explain.add_argument("--data-dir", type=Path, help="data directory (default: the bundled sample in data/)")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show Prefect's run logs on stderr")
+    top = OneLineParser(prog=PROGRAM, description=__doc__, epilog=EXIT_CODES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs on stderr")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary, epilog=EXIT_CODES, parents=[verbose],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def data_dir(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--data-dir", type=Path, metavar="DIR",
+                         help="data directory: inbox/ in, out/ and the state files (default: the bundled sample in data/)")
+
+    def running(sub: argparse.ArgumentParser) -> None:
+        data_dir(sub)
+        sub.add_argument("--partitions", type=_parts, metavar="K",
+                         help=f"customer parts, two computed at a time (default: one per 1M order rows; 1 to {MAX_PARTS})")
+        sub.add_argument("--wait", type=_seconds, default=0, metavar="SECONDS",
+                         help="if another run holds the data directory, wait up to this long for it (default: 0, "
+                              "exit 3 at once)")
+
+    run = command("run", "the nightly job for business date D: recompute from every inbox folder <= D, publish out/D/")
+    run.add_argument("--date", type=_date, metavar="D", help="business date YYYY-MM-DD (default: yesterday in Moscow)")
+    running(run)
+    fill = command("backfill", "the nightly job for each date from --start to --end, in order, each published "
+                               "as it is done")
+    fill.add_argument("--start", type=_date, required=True, metavar="D1", help="first business date, YYYY-MM-DD")
+    fill.add_argument("--end", type=_date, required=True, metavar="D2", help="last business date, YYYY-MM-DD")
+    running(fill)
+    explain = command("explain", "a customer's statement from a published day: each lot, and each movement with "
+                                 "the balance of each bucket after it")
+    explain.add_argument("--customer", required=True, metavar="C", help="the customer id, exactly as in balances.csv")
+    explain.add_argument("--date", type=_date, metavar="D", help="a published business date (default: the latest)")
+    data_dir(explain)
     explain.add_argument("--format", choices=["text", "csv", "json"], default="text",
                          help="text for people (default), csv or json for machines")
-    gen = commands.add_parser("generate", help="write synthetic inbox folders of a fashion retailer")
-    gen.add_argument("--customers", type=int, required=True)
-    gen.add_argument("--start", type=_date, required=True)
-    gen.add_argument("--end", type=_date, required=True)
-    gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--data-dir", type=Path, required=True, help="a new or empty data directory")
-    gen.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    gen.add_argument("--chunk", type=int, default=25_000, help="customers generated at once (memory)")
+    gen = command("generate", "write synthetic inbox folders of a fashion retailer (same arguments, same bytes)")
+    gen.add_argument("--customers", type=int, required=True, metavar="N", help="number of customers")
+    gen.add_argument("--start", type=_date, required=True, metavar="D1", help="first inbox folder, YYYY-MM-DD")
+    gen.add_argument("--end", type=_date, required=True, metavar="D2", help="last inbox folder, YYYY-MM-DD")
+    gen.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    gen.add_argument("--data-dir", type=Path, required=True, metavar="DIR", help="a new or empty data directory")
+    gen.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
+    gen.add_argument("--chunk", type=int, default=25_000, metavar="N",
+                     help="customers generated at once; memory grows with it (default: 25000)")
     gen.add_argument("--no-operational-balances", action="store_true",
                      help="skip the operational balances file of the last day (saves one engine run)")
-    for name, default in vars(_anomaly_defaults()).items():
-        gen.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, help="anomaly rate")
+    for name, default in vars(Anomalies()).items():
+        gen.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, metavar="RATE",
+                         help=f"{MEANING[name]} (default: {default})")
     return top
 
 
-def _anomaly_defaults():
-    from synthetic.retail import Anomalies
-
-    return Anomalies()
-
-
 def _generate(args) -> int:
-    from synthetic.retail import Anomalies, Plan, generate
+    from synthetic.retail import Plan, generate
     from transforms.rules import default_rules
 
     if args.customers < 1 or args.chunk < 1 or args.end < args.start:
-        print("perfone-loyalty: generate needs --customers >= 1, --chunk >= 1 and --end >= --start", file=sys.stderr)
+        print(f"{PROGRAM}: generate needs --customers >= 1, --chunk >= 1 and --end >= --start", file=sys.stderr)
         return 2
     anomalies = Anomalies(**{name: getattr(args, name) for name in vars(Anomalies())})
     plan = Plan(args.customers, args.start, args.end, args.seed, anomalies, args.chunk,
@@ -75,19 +139,10 @@ def _generate(args) -> int:
     try:
         summary = generate(args.data_dir, plan, default_rules(), args.format)
     except FileExistsError as problem:
-        print(f"perfone-loyalty: {problem}", file=sys.stderr)
+        print(f"{PROGRAM}: {problem}", file=sys.stderr)
         return 1
     print(f"generated {args.data_dir / 'inbox'}: {summary['folders']} folders, rows {summary['rows']}")
     return 0
-
-
-def _prepare_environment(data_dir: Path, verbose: bool) -> None:
-    """Prefect settings must be in place before it is imported."""
-    os.environ.setdefault("PREFECT_HOME", str(data_dir / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
-    os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "CRITICAL")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _explain(args, data_dir: Path) -> int:
@@ -98,10 +153,78 @@ def _explain(args, data_dir: Path) -> int:
     try:
         found = customer_statement(published_folder(data_dir, args.date), args.customer)
     except NotFound as problem:
-        print(f"perfone-loyalty: {problem}", file=sys.stderr)
+        print(f"{PROGRAM}: {problem}", file=sys.stderr)
         return 2
     sys.stdout.write(render(found, default_rules(), args.format))
     return 0
+
+
+def _prepare_environment(data_dir: Path, verbose: bool) -> None:
+    """Prefect settings must be in place before it is imported. Without -v its console stays quiet
+    whatever PREFECT_LOGGING_LEVEL says: a failure is one line, ours."""
+    os.environ.setdefault("PREFECT_HOME", str(data_dir / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ["PREFECT_LOGGING_LEVEL"] = os.environ.get("PREFECT_LOGGING_LEVEL", "INFO") if verbose else "CRITICAL"
+    os.environ["PREFECT_LOGGING_SERVER_LEVEL"] = "CRITICAL"
+    os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _first_line(problem: BaseException) -> str:
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__
+
+
+def _nights(args, data_dir: Path) -> int:
+    """run or backfill, inside the data directory's lock and a temporary Prefect server."""
+    from flows.lock import DataDirBusy, holding
+    from flows.prefect_server import temporary_server
+    from flows.progress import ProgressHandler, tell
+
+    days = [args.date] if args.command == "run" else [
+        args.start + dt.timedelta(days=n) for n in range((args.end - args.start).days + 1)]
+    progress = logging.getLogger("perfone.progress")
+    handler = ProgressHandler()
+    progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    published: list[str] = []
+    current = days[0]
+    what = f"{args.command} {days[0] or 'yesterday'}" + (f"..{days[-1]}" if len(days) > 1 else "")
+    try:
+        with holding(data_dir, what, args.wait, waiting=lambda line: print(f"{PROGRAM}: {line}", file=sys.stderr)):
+            with temporary_server():
+                from flows.nightly import nightly
+
+                for n, current in enumerate(days, start=1):
+                    published.append(nightly(current, data_dir, args.partitions))
+                    print(f"published {published[-1]}", flush=True)
+                    if len(days) > 1:
+                        tell(f"{n} of {len(days)} nights published, the last {current}", n, len(days))
+    except DataDirBusy as busy:
+        print(f"{PROGRAM}: not started: {busy}", file=sys.stderr)
+        return 3
+    except (KeyboardInterrupt, Terminated) as stop:
+        code, why = (130, "interrupted") if isinstance(stop, KeyboardInterrupt) else (143, "terminated (SIGTERM)")
+        print(f"{PROGRAM}: not published: {why}{_so_far(published, current, len(days))}", file=sys.stderr)
+        return code
+    except BaseException as problem:  # a pyo3 panic is not an Exception; SystemExit never reaches here
+        day = f"{current}: " if len(days) > 1 else ""
+        print(f"{PROGRAM}: not published: {day}{_first_line(problem)}{_so_far(published, current, len(days))}",
+              file=sys.stderr)
+        return 1
+    finally:
+        handler.close()
+        progress.removeHandler(handler)
+    return 0
+
+
+def _so_far(published: list[str], failed: dt.date | None, nights: int) -> str:
+    if nights == 1:
+        return ""
+    done = [Path(p).name for p in published]
+    return (f" (published {done[0]} .. {done[-1]} before {failed} failed)" if done
+            else f" ({failed} failed; nothing of the backfill was published)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,34 +234,24 @@ def main(argv: list[str] | None = None) -> int:
     project_data = Path(__file__).resolve().parents[1] / "data"
     data_dir = (args.data_dir or project_data).resolve()
     if not data_dir.is_dir():
-        print(f"perfone-loyalty: data directory {data_dir} does not exist", file=sys.stderr)
+        print(f"{PROGRAM}: data directory {data_dir} does not exist", file=sys.stderr)
         return 2
     if args.command == "explain":
         return _explain(args, data_dir)
-    if getattr(args, "partitions", None) is not None and not 1 <= args.partitions <= MAX_PARTS:
-        print(f"perfone-loyalty: --partitions must be from 1 to {MAX_PARTS}", file=sys.stderr)
-        return 2
     if args.command == "backfill" and args.end < args.start:
-        print("perfone-loyalty: --end is before --start", file=sys.stderr)
+        print(f"{PROGRAM}: --end is before --start", file=sys.stderr)
         return 2
-    _prepare_environment(data_dir, args.verbose)
-    try:
-        from flows.nightly import backfill, nightly
+    problem = unwritable(data_dir)
+    if problem:
+        print(f"{PROGRAM}: not published: {problem}", file=sys.stderr)
+        return 2
+    _prepare_environment(data_dir, getattr(args, "verbose", False))
 
-        if args.command == "run":
-            published = [nightly(args.date, data_dir, args.partitions)]
-        else:
-            published = backfill(args.start, args.end, data_dir, args.partitions)
-    except KeyboardInterrupt:
-        print("perfone-loyalty: interrupted; nothing more was published", file=sys.stderr)
-        return 130
-    except BaseException as problem:  # a pyo3 panic is not an Exception; SystemExit never reaches here
-        reason = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
-        print(f"perfone-loyalty: not published: {reason}", file=sys.stderr)
-        return 1
-    for folder in published:
-        print(f"published {folder}")
-    return 0
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    return _nights(args, data_dir)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import datetime as dt
 import fnmatch
 import io
 import logging
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,18 @@ class InboxFile:
     relative: str
     folder: dt.date
     kind: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of the inbox that is not an export: reported (SKIPPED_INPUT), never read."""
+
+    relative: str
+    folder: dt.date | None
+    reason: str
+
+
+FOLDER_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def load_dialects(data_dir: Path) -> list[tuple[str, CsvDialect]]:
@@ -81,27 +94,46 @@ def kind_of(name: str) -> str | None:
     return next((kind for kind in EXPORT_KINDS if stem.startswith(kind)), None)
 
 
+def folder_date(name: str) -> dt.date | None:
+    """The date of an inbox folder named YYYY-MM-DD exactly (not 20260320, not 2026-W12-5)."""
+    if not FOLDER_NAME.match(name):
+        return None
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
 def inbox_files(data_dir: Path, as_of: dt.date) -> list[InboxFile]:
     """Every export file in inbox folders dated <= D, in arrival order (folder, then name)."""
+    return scan_inbox(data_dir, as_of)[0]
+
+
+def scan_inbox(data_dir: Path, as_of: dt.date) -> tuple[list[InboxFile], list[Skipped]]:
+    """The export files of folders dated <= D, in arrival order (folder, then name), and what the
+    inbox holds besides (skipped: a folder not named YYYY-MM-DD, a file of no known kind)."""
     inbox = data_dir / "inbox"
     if not inbox.is_dir():
-        return []
-    found = []
-    for folder in sorted(inbox.iterdir()):
-        try:
-            folder_date = dt.date.fromisoformat(folder.name)
-        except ValueError:
-            log.warning("ignoring %s: not an inbox folder named YYYY-MM-DD", folder)
+        return [], []
+    found, skipped = [], []
+    for folder in sorted(inbox.iterdir(), key=lambda p: p.name):
+        relative = folder.relative_to(data_dir).as_posix()
+        day = folder_date(folder.name) if folder.is_dir() else None
+        if day is None:
+            what = "folder" if folder.is_dir() else "file"
+            skipped.append(Skipped(relative, None, f"{what} {folder.name!r} is not an inbox folder named YYYY-MM-DD"))
             continue
-        if not folder.is_dir() or folder_date > as_of:
+        if day > as_of:
             continue
-        for path in sorted(folder.iterdir()):
-            kind = kind_of(path.name)
+        for path in sorted(folder.iterdir(), key=lambda p: p.name):
+            kind = kind_of(path.name) if path.is_file() else None
             if kind is None:
-                log.warning("ignoring %s: not a known export (orders, returns, ...) as .csv or .parquet", path)
+                skipped.append(Skipped(path.relative_to(data_dir).as_posix(), day,
+                                       f"{path.name!r} is not an export (orders, returns, customers, promotions, "
+                                       "adjustments or balances, as .csv or .parquet)"))
                 continue
-            found.append(InboxFile(path, path.relative_to(data_dir).as_posix(), folder_date, kind))
-    return found
+            found.append(InboxFile(path, path.relative_to(data_dir).as_posix(), day, kind))
+    return found, skipped
 
 
 def _csv_text(file: InboxFile, dialect: CsvDialect) -> pl.DataFrame:
@@ -111,7 +143,7 @@ def _csv_text(file: InboxFile, dialect: CsvDialect) -> pl.DataFrame:
     except (UnicodeDecodeError, LookupError) as problem:
         raise InputFileError(f"{file.relative}: not readable as {dialect.encoding} ({problem})") from None
     if not text.strip():
-        raise InputFileError(f"{file.relative}: the file is empty (not even a header row)")
+        return None  # a 0-byte export: nothing to export that day (read_raw says so)
     try:
         return pl.read_csv(
             io.StringIO(text), separator=dialect.separator, infer_schema=False, has_header=True,
@@ -134,16 +166,20 @@ def _as_text(column: pl.Series) -> pl.Series:
     return column.cast(pl.String)
 
 
-def _parquet_text(file: InboxFile) -> pl.DataFrame:
+def _parquet_text(file: InboxFile) -> pl.DataFrame | None:
+    if file.path.stat().st_size == 0:
+        return None
     try:
         frame = pl.read_parquet(file.path)
-    except Exception as problem:
-        raise InputFileError(f"{file.relative}: cannot be read as parquet ({type(problem).__name__})") from None
+    except Exception as problem:  # polars and pyarrow raise several kinds for a damaged file
+        detail = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        raise InputFileError(f"{file.relative}: not a readable parquet file, truncated or damaged ({detail})") from None
     return frame.select(_as_text(frame.get_column(name)).alias(name) for name in frame.columns)
 
 
 def read_raw(file: InboxFile, dialects: list[tuple[str, CsvDialect]]) -> pl.DataFrame:
-    """The file's kind columns as text plus source_file, source_row (1-based data row), folder."""
+    """The file's kind columns as text plus source_file, source_row (1-based data row), folder.
+    A 0-byte file reads as a header-only one: a shop system's way of saying it had nothing to export."""
     kind = EXPORT_KINDS[file.kind]
     if file.path.suffix.lower() == ".parquet":
         frame = _parquet_text(file)
@@ -151,10 +187,16 @@ def read_raw(file: InboxFile, dialects: list[tuple[str, CsvDialect]]) -> pl.Data
     else:
         dialect = dialect_for(file.path.name, dialects)
         frame = _csv_text(file, dialect)
+    if frame is None:
+        frame = pl.DataFrame(schema={name: pl.String for name in kind.required_columns})
     frame = frame.rename({name: name.strip().lower() for name in frame.columns})
     missing = [name for name in kind.required_columns if name not in frame.columns]
     if missing:
-        raise InputFileError(f"{file.relative}: lacks required column(s) {', '.join(missing)}")
+        hint = ""
+        if len(frame.columns) == 1 and ";" in frame.columns[0] and dialect.separator != ";":
+            hint = (f"; its header looks ';'-separated: declare its source in {SOURCES_FILE} of the data directory "
+                    f"([[source]] match = \"{file.path.name}\", separator = \";\"; see docs/interfaces.md)")
+        raise InputFileError(f"{file.relative}: lacks required column(s) {', '.join(missing)}{hint}")
     numeric = [name for name, (fmt, _) in kind.columns.items() if fmt in (AMOUNT, INTEGER)]
     if dialect.decimal_comma:
         frame = frame.with_columns(

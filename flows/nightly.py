@@ -21,11 +21,13 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.explain import read_statements
-from flows.inbox import inbox_files, load_dialects
-from flows.publish import ParquetAppender, partial_folder, publish_folder, sha256_of, write_failure
+from flows.inbox import load_dialects, scan_inbox
+from flows.lock import holding, unwritable
+from flows.publish import ParquetAppender, partial_folder, publish_folder, settle_folders, sha256_of, write_failure
 from flows.staged_cache import StagedCache, StagedFile, arrival_enum, load_staged, no_rows
 from flows.staged_store import BUCKETED_KINDS, Bucketed, SegmentStore
 from flows.warehouse import Publication, Warehouse
@@ -39,6 +41,7 @@ from schemas import outputs
 from schemas.outputs import MOVEMENT_SCHEMA
 from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
+from transforms.checks import concat_exceptions, skipped_inputs
 from transforms.delta import balances_delta
 from transforms.finance import (
     Figures, Opening, check_rollforward, closings_of, combine_figures, finance_report, restatements, rollforward,
@@ -74,17 +77,20 @@ SMALL_KINDS = ("customers", "promotions", "adjustments", "balances")
 """Kinds held whole in memory; order lines and returns are read part by part."""
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="stage inbox", task_run_name="stage inbox up to {as_of}", cache_policy=NO_CACHE)
 def stage_inbox(data_dir: Path, as_of: dt.date, version: str
                 ) -> tuple[list[StagedFile], dict[str, pl.DataFrame], Bucketed, pl.DataFrame]:
     """Every export file of folders <= D staged (from the cache when seen before): the small
     kinds routed to customer buckets in memory, order lines and returns bucketed on disk."""
     dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
-    files = cache.stage(inbox_files(data_dir, as_of), dialects)
+    found, skipped = scan_inbox(data_dir, as_of)
+    files = cache.stage(found, dialects)
     small, rejected = load_staged(files, SMALL_KINDS)
     bucketed = SegmentStore(cache.root / "segments").update(files)
-    return files, route_small_kinds(small), bucketed, rejected
+    entries = pl.DataFrame([(s.relative, s.folder, s.reason) for s in skipped], orient="row",
+                           schema={"source_file": pl.String, "folder": pl.Date, "reason": pl.String})
+    return files, route_small_kinds(small), bucketed, concat_exceptions([rejected, skipped_inputs(entries)])
 
 
 class PartResult:
@@ -100,7 +106,7 @@ class PartResult:
         return taken
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="recompute part", task_run_name="recompute part {part} of {parts}", cache_policy=NO_CACHE)
 def recompute(bucketed: Bucketed, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
               empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool,
               opening: Opening, routed_closings: pl.DataFrame) -> PartResult:
@@ -117,17 +123,17 @@ def recompute(bucketed: Bucketed, small: dict[str, pl.DataFrame], part: int, par
     audit.fn("MOVEMENTS", snapshot.movements)
     audit.fn("LOTS", lots)
     frames = {"balances": snapshot.balances, "movements": snapshot.movements, "lots": lots,
-              "exceptions": snapshot.exceptions}
+              "exceptions": snapshot.exceptions, "duplicates": snapshot.duplicates}
     return PartResult(frames, snapshot.figures, steps)
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="audit", task_run_name="audit {name}", cache_policy=NO_CACHE)
 def audit(name: str, frame: pl.DataFrame) -> None:
     """An output must meet its contract; a failure here is a bug and stops the run."""
     getattr(outputs, name).validate(frame, lazy=True)
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="render report", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def render_report(report: FinanceReport, folder: Path) -> dict[str, dict]:
     """reconciliation.html and reconciliation.xlsx of the night, written into the folder."""
     (folder / "reconciliation.html").write_text(render_html(report), encoding="utf-8")
@@ -136,14 +142,39 @@ def render_report(report: FinanceReport, folder: Path) -> dict[str, dict]:
             for name in ("reconciliation.html", "reconciliation.xlsx")}
 
 
-def _input_manifest(files: list[StagedFile], found: pl.DataFrame) -> list[dict]:
-    rejected = dict(found.filter(pl.col("code") == "SCHEMA").group_by("source_file").len().iter_rows())
-    return [
-        {"file": f.file.relative, "kind": f.file.kind, "folder": f.file.folder, "sha256": f.sha256,
-         "rows_read": f.rows_read, "rows_rejected": rejected.get(f.file.relative, 0),
-         "rows_accepted": f.rows_read - rejected.get(f.file.relative, 0), "staged_before": f.cached}
-        for f in files
-    ]
+ROW_OUTCOMES = {"rejected": ("SCHEMA", "RETURN_EXCEEDS_QUANTITY"), "conflicts": ("ORDER_CONFLICT", "ROW_CONFLICT"),
+                "parked": ("RETURN_UNKNOWN_ORDER",)}
+"""Exception codes that each stand for one input row that was not applied, by outcome."""
+
+
+@task(name="publish", task_run_name="publish {as_of}", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def publish(warehouse: Warehouse, publication: Publication, out_root: Path, as_of: dt.date,
+            frames: dict[str, pl.DataFrame], manifest: dict, written: dict[str, dict]) -> Path:
+    """The day's records staged in the warehouse, its folder swapped in, the records committed:
+    I/O only, and safe to repeat (a retry restages the same run's records)."""
+    warehouse.stage_publication(publication)
+    out = publish_folder(out_root, as_of.isoformat(), frames, manifest, written)
+    warehouse.commit_publication(publication.run_id, as_of)
+    return out
+
+
+def _input_manifest(files: list[StagedFile], found: pl.DataFrame, duplicates: pl.DataFrame) -> list[dict]:
+    """Per input file: rows read = applied + duplicates + conflicts + parked + rejected."""
+    def per_file(codes) -> dict:
+        rows = found.filter(pl.col("code").is_in(codes) & pl.col("source_row").is_not_null())
+        return dict(rows.group_by("source_file").agg(pl.col("source_row").n_unique()).iter_rows())
+
+    counted = {outcome: per_file(codes) for outcome, codes in ROW_OUTCOMES.items()}
+    counted["duplicates"] = dict(duplicates.group_by("source_file").agg(pl.col("duplicates").sum()).iter_rows())
+    listed = []
+    for f in files:
+        rows = {f"rows_{outcome}": by_file.get(f.file.relative, 0) for outcome, by_file in counted.items()}
+        listed.append({
+            "file": f.file.relative, "kind": f.file.kind, "folder": f.file.folder, "sha256": f.sha256,
+            "rows_read": f.rows_read, "rows_applied": f.rows_read - sum(rows.values()),
+            "rows_accepted": f.rows_read - rows["rows_rejected"], **rows, "staged_before": f.cached,
+        })
+    return listed
 
 
 def _previous_balances(out_root: Path, opening: Opening) -> pl.DataFrame | None:
@@ -162,21 +193,30 @@ def _statements(folder: Path, balances: pl.DataFrame, rules: Rules):
 
 
 @flow(name="perfone-loyalty-nightly", task_runner=ThreadPoolTaskRunner(max_workers=PARTS_AT_ONCE))
-def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None) -> str:
+def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None,
+            wait_seconds: float = 0) -> str:
     """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
 
-    `partitions`: customer parts, PARTS_AT_ONCE computed at a time (default: by size; at most 256)."""
+    `partitions`: customer parts, PARTS_AT_ONCE computed at a time (default: by size; at most 256).
+    `wait_seconds`: how long to wait for another run holding the data directory."""
+    data_dir = Path(data_dir)
+    problem = unwritable(data_dir) if data_dir.is_dir() else f"data directory {data_dir} does not exist"
+    if problem:
+        raise RuntimeError(problem)
+    with holding(data_dir, f"nightly {as_of or 'yesterday'}", wait_seconds):
+        return _nightly(as_of, data_dir, partitions)
+
+
+def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> str:
     log = get_run_logger()
     rules = default_rules()
     as_of = as_of or yesterday(rules)
-    data_dir = Path(data_dir)
     out_root = data_dir / "out"
     run_id = uuid.uuid4().hex
     warehouse = Warehouse(data_dir)
     version = code_version()
-    for settled in warehouse.recover(out_root):
+    for settled in [*settle_folders(out_root), *warehouse.recover(out_root), *warehouse.close_abandoned_runs()]:
         log.warning(settled)
-    warehouse.start_run(run_id, as_of, rules.version, version)
     timings: dict[str, float] = {}
     started = lap = time.perf_counter()
 
@@ -186,6 +226,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         timings[name] = round(now - lap, 3)
         lap = now
 
+    warehouse.start_run(run_id, as_of, rules.version, version)
     try:
         files, small, bucketed, rejected = stage_inbox(data_dir, as_of, version)
         opening = warehouse.opening(as_of, rules.version, version)
@@ -198,7 +239,8 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         folder = partial_folder(out_root, as_of.isoformat())
         appended = {name: ParquetAppender(folder / f"{name}.parquet") for name in ("movements", "lots")}
         compute_steps: dict[str, float] = {}
-        balances, figures, found = [], [], [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
+        balances, figures, duplicates = [], [], []
+        found = [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
 
         def collect(result: PartResult) -> None:
             frames, part_figures = result.take()
@@ -206,6 +248,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
                 appender.append(frames[name])
             balances.append(frames["balances"])
             found.append(frames["exceptions"])
+            duplicates.append(frames["duplicates"])
             figures.append(part_figures)
             for step, seconds in result.steps.items():
                 compute_steps[step] = round(compute_steps.get(step, 0.0) + seconds, 3)
@@ -235,7 +278,8 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
             create_markdown_artifact(break_markdown(as_of, breaks, failed), key="loyalty-reconciliation",
                                      description=f"Loyalty reconciliation of {as_of}: not published")
         check_rollforward(breaks, as_of)
-        exceptions, remembered = reported_exceptions(found, warehouse.seen_exceptions(), as_of)
+        reported_since = warehouse.reported_since(as_of)
+        exceptions = reported_exceptions(found, reported_since)
         delta = balances_delta(balances, _previous_balances(out_root, opening), as_of)
         restated = restatements(figures)
         rollforward_file = rows.with_columns(pl.lit(as_of).alias("as_of"),
@@ -253,7 +297,10 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
         clocked("report")
         manifest = {
             "run_id": run_id, "as_of": as_of, "code_version": version, "rules_version": rules.version,
-            "partitions": parts, "opening_as_of": opening.as_of, "inputs": _input_manifest(files, found),
+            "partitions": parts, "opening_as_of": opening.as_of, "exceptions_reported_since": reported_since,
+            "inputs": _input_manifest(files, found, pl.concat(duplicates)),
+            "skipped": [{"path": path, "reason": message} for path, message in
+                        found.filter(pl.col("code") == "SKIPPED_INPUT").select("source_file", "message").rows()],
             "timings_seconds": timings, "recompute_steps_seconds": compute_steps,
         }
         frames = {
@@ -266,12 +313,11 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
             "restatements.csv": inert_text(restated),
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
-        warehouse.stage_publication(Publication(
-            run_id, as_of, opening.as_of, rules.version, version, closings_of(balances), remembered))
-        out = publish_folder(out_root, as_of.isoformat(), frames, manifest, written)
-        warehouse.commit_publication(run_id, as_of)
-    except Exception as problem:
-        warehouse.finish_run(run_id, "failed", str(problem).splitlines()[0] if str(problem) else type(problem).__name__)
+        publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since,
+                                  closings_of(balances))
+        out = publish(warehouse, publication, out_root, as_of, frames, manifest, written)
+    except BaseException as problem:  # a termination too: the run log says how the run ended
+        warehouse.finish_run(run_id, "failed", _why(problem))
         raise
     warehouse.finish_run(run_id, "published", out_dir=str(out))
     create_markdown_artifact(headline_markdown(report), key="loyalty-reconciliation",
@@ -281,10 +327,26 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
     return str(out)
 
 
+def _why(problem: BaseException) -> str:
+    if isinstance(problem, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(problem, TerminationSignal) or type(problem).__name__ == "Terminated":
+        return "terminated (SIGTERM)"
+    return str(problem).splitlines()[0] if str(problem).strip() else type(problem).__name__
+
+
 @flow(name="perfone-loyalty-backfill")
 def backfill(
-    start: dt.date, end: dt.date, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None
+    start: dt.date, end: dt.date, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None,
+    wait_seconds: float = 0,
 ) -> list[str]:
-    """The nightly job for every date from start to end, in order."""
-    days = (end - start).days
-    return [nightly(start + dt.timedelta(days=n), data_dir, partitions) for n in range(days + 1)]
+    """The nightly job for every date from start to end, in order, each published as it is done;
+    the data directory is held for the whole backfill."""
+    log = get_run_logger()
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    published = []
+    with holding(Path(data_dir), f"backfill {start}..{end}", wait_seconds):
+        for n, day in enumerate(days, start=1):
+            published.append(nightly(day, data_dir, partitions))
+            log.info("published %s (%d of %d)", published[-1], n, len(days))
+    return published

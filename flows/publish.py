@@ -1,15 +1,25 @@
-"""Writing a snapshot: every file into a hidden folder, then one rename makes it `out/<D>/`."""
+"""Writing a snapshot: every file into a hidden folder, flushed, then swapped in as `out/<D>/`.
+
+A reader sees the old complete day or the new one, never none and never half: where the file
+system can (Linux, renameat2 with RENAME_EXCHANGE) the two folders trade places in one step; where
+it cannot, the old folder is renamed aside and the new one in, and `settle_folders` finishes such
+a swap that a crash interrupted.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from flows.durable import fsync_path
 from reports.spreadsheet import inert_text
 
 
@@ -87,13 +97,47 @@ def publish_folder(
         staging = partial_folder(out_root, name)
     manifest["outputs"] = {**(written or {}), **write_frames(staging, frames)}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    for path in [*staging.iterdir(), staging]:
+        fsync_path(path)
     final = out_root / name
-    previous = out_root / f".{name}.previous"
-    if previous.exists():
-        shutil.rmtree(previous)
-    if final.exists():
-        final.rename(previous)
-    staging.rename(final)
-    if previous.exists():
-        shutil.rmtree(previous)
+    if final.exists() and _exchange(staging, final):
+        shutil.rmtree(staging)  # the old day, now under the hidden name
+    else:
+        previous = out_root / f".{name}.previous"
+        if previous.exists():
+            shutil.rmtree(previous)
+        if final.exists():
+            final.rename(previous)
+        staging.rename(final)
+        shutil.rmtree(previous, ignore_errors=True)
+    fsync_path(out_root)
     return final
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+def settle_folders(out_root: Path) -> list[str]:
+    """Finish a swap a crash interrupted (no `out/<D>/`, its old folder aside): the new folder when
+    it was complete (it has its manifest, written last), else the old one; drop leftovers."""
+    done = []
+    for previous in sorted(out_root.glob(".*.previous")) if out_root.is_dir() else []:
+        name = previous.name[1:-len(".previous")]
+        final, staging = out_root / name, out_root / f".{name}.partial"
+        if not final.exists():
+            chosen = staging if (staging / "manifest.json").exists() else previous
+            chosen.rename(final)
+            done.append(f"finished publishing {name} from {chosen.name} after an interrupted swap")
+        shutil.rmtree(previous, ignore_errors=True)
+    return done

@@ -2,7 +2,8 @@
 
 Files not seen before are staged in batches of one kind (memory: one batch's text) and cached
 file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
-(its version) starts a new cache: staged rows never outlive the rules that made them.
+(its version) starts a new cache: staged rows never outlive the rules that made them. Entries are
+written durably (`flows.durable`); one that does not read back is staged again.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.durable import clear_temporaries, parquet_reads, write_durably, write_text_durably
 from flows.inbox import CsvDialect, InboxFile, read_raw
 from flows.publish import sha256_of
-from schemas.codes import EXCEPTION_SCHEMA
+from transforms.checks import FOUND_SCHEMA, concat_exceptions, empty_files
 from schemas.inputs import EXPORT_KINDS
 from transforms.staging import empty_raw, stage_export
 
@@ -38,6 +40,9 @@ class StagedCache:
         for stale in (data_dir / CACHE_DIR).glob("*") if (data_dir / CACHE_DIR).exists() else []:
             if stale != self.root:
                 shutil.rmtree(stale, ignore_errors=True)
+        for kind in self.root.glob("*") if self.root.exists() else []:
+            if kind.is_dir():
+                clear_temporaries(kind)
 
     def _paths(self, file: InboxFile, digest: str) -> tuple[Path, Path, Path]:
         # the same bytes may sit in two folders: the folder and path are part of every row
@@ -52,14 +57,27 @@ class StagedCache:
         known, todo = {}, []
         for file in files:
             digest = sha256_of(file.path)
-            accepted, rejected, counted = self._paths(file, digest)
-            if accepted.exists() and rejected.exists() and counted.exists():
-                known[file] = StagedFile(file, digest, accepted, rejected, int(counted.read_text()), True)
-            else:
+            entry = self._entry(file, digest)
+            if entry is None:
                 todo.append((file, digest))
+            else:
+                known[file] = entry
         for batch in _batches(todo):
             known.update(self._stage_batch(batch, dialects))
         return [known[file] for file in files]
+
+    def _entry(self, file: InboxFile, digest: str) -> StagedFile | None:
+        """The cached entry of a file, if it is whole; a broken one is removed (and staged again)."""
+        accepted, rejected, counted = self._paths(file, digest)
+        try:
+            rows = int(counted.read_text())
+        except (OSError, ValueError):
+            rows = None
+        if rows is not None and parquet_reads(accepted) and parquet_reads(rejected):
+            return StagedFile(file, digest, accepted, rejected, rows, True)
+        for broken in (accepted, rejected, counted):
+            broken.unlink(missing_ok=True)
+        return None
 
     def _stage_batch(self, batch: list[tuple[InboxFile, str]], dialects) -> dict[InboxFile, StagedFile]:
         raws = [read_raw(file, dialects) for file, _ in batch]
@@ -70,11 +88,13 @@ class StagedCache:
         for (file, digest), raw in zip(batch, raws):
             accepted, rejected, counted = self._paths(file, digest)
             accepted.parent.mkdir(parents=True, exist_ok=True)
-            for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted),
-                                (rejected_by_file.get((file.relative,), schema_rows.clear()), rejected)):
-                frame.write_parquet(path.with_suffix(".tmp"))
-                path.with_suffix(".tmp").rename(path)
-            counted.write_text(str(raw.height))
+            found = rejected_by_file.get((file.relative,), schema_rows.clear())
+            if file.path.stat().st_size == 0:
+                found = concat_exceptions([found, empty_files(pl.DataFrame(
+                    {"source_file": [file.relative], "folder": [file.folder]}))])
+            for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted), (found, rejected)):
+                write_durably(path, frame.write_parquet)
+            write_text_durably(counted, str(raw.height))  # last: the entry counts once it is there
             staged[file] = StagedFile(file, digest, accepted, rejected, raw.height, False)
         return staged
 
@@ -116,8 +136,8 @@ def load_staged(files: list[StagedFile], kinds=tuple(EXPORT_KINDS)) -> tuple[dic
         else:
             staged[name] = no_rows(name, arrival)
     rejected = [pl.read_parquet(f.rejected) for f in files]
-    rejected = pl.concat(rejected, how="vertical_relaxed") if rejected else pl.DataFrame(schema=EXCEPTION_SCHEMA)
-    return staged, rejected.select([pl.col(c).cast(t) for c, t in EXCEPTION_SCHEMA.items()])
+    rejected = pl.concat(rejected, how="vertical_relaxed") if rejected else pl.DataFrame(schema=FOUND_SCHEMA)
+    return staged, rejected.select([pl.col(c).cast(t) for c, t in FOUND_SCHEMA.items()])
 
 
 def no_rows(kind: str, arrival: pl.Enum) -> pl.DataFrame:

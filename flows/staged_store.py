@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.durable import parquet_reads, write_durably, write_text_durably
 from flows.staged_cache import StagedFile
 from transforms.history import in_arrival_order
 from transforms.partition import ORDER_MAP_SCHEMA, in_part, route_orders, route_returns
@@ -71,19 +72,27 @@ class SegmentStore:
         self.manifest = root / "segments.json"
 
     def _load(self) -> dict[str, list[Segment]]:
-        if not self.manifest.exists():
+        """The saved segments, up to the first one whose files do not read back (the rest are
+        rebuilt); none when the manifest itself does not read back."""
+        try:
+            saved = json.loads(self.manifest.read_text())
+            segments = {kind: [Segment(tuple(map(tuple, s["files"])), s["path"], s["rows"], s.get("order_map"))
+                               for s in saved.get(kind, [])] for kind in BUCKETED_KINDS}
+        except (OSError, ValueError, KeyError, TypeError):
             return {kind: [] for kind in BUCKETED_KINDS}
-        saved = json.loads(self.manifest.read_text())
-        return {kind: [Segment(tuple(map(tuple, s["files"])), s["path"], s["rows"], s.get("order_map"))
-                       for s in saved.get(kind, [])] for kind in BUCKETED_KINDS}
+        for kind, kept in segments.items():
+            whole = [parquet_reads(self.root / s.path) and (s.order_map is None or parquet_reads(self.root / s.order_map))
+                     for s in kept]
+            segments[kind] = kept[:whole.index(False)] if False in whole else kept
+        return segments
 
     def _read(self, staged: list[StagedFile]) -> pl.DataFrame:
         return in_arrival_order(pl.concat([pl.read_parquet(f.accepted) for f in staged], how="vertical_relaxed"))
 
     def _write(self, kind: str, frame: pl.DataFrame) -> str:
         name = f"{kind}-{uuid.uuid4().hex[:12]}.parquet"
-        frame.sort("bucket", maintain_order=True).write_parquet(
-            self.root / name, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4")
+        write_durably(self.root / name, lambda path: frame.sort("bucket", maintain_order=True).write_parquet(
+            path, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4"))
         return name
 
     def _rebuild(self, old: list[Segment], staged: list[StagedFile], make) -> tuple[list[Segment], bool]:
@@ -115,7 +124,7 @@ class SegmentStore:
             rows, first_seen = route_orders(self._read(chunk), running["map"])
             running.update(segments=len(before) + 1, map=pl.concat([running["map"], first_seen], rechunk=False))
             order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
-            first_seen.write_parquet(self.root / order_map)
+            write_durably(self.root / order_map, first_seen.write_parquet)
             return Segment(_files(chunk), self._write("orders", rows), rows.height, order_map)
 
         orders, appended = self._rebuild(old["orders"], by_kind["orders"], orders_segment)
@@ -128,9 +137,7 @@ class SegmentStore:
         old_returns = old["returns"] if appended else []
         returns, _ = self._rebuild(old_returns, by_kind["returns"], returns_segment)
         segments = {"orders": orders, "returns": returns}
-        temporary = self.manifest.with_suffix(".tmp")
-        temporary.write_text(json.dumps({k: [asdict(s) for s in v] for k, v in segments.items()}))
-        temporary.rename(self.manifest)
+        write_text_durably(self.manifest, json.dumps({k: [asdict(s) for s in v] for k, v in segments.items()}))
         used = {s.path for v in segments.values() for s in v} | {s.order_map for s in orders} | {self.manifest.name}
         for stale in self.root.iterdir():
             if stale.name not in used:

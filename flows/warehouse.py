@@ -1,5 +1,5 @@
-"""The run's state in DIR/warehouse.duckdb: the run log, the published days with their closings,
-and the exceptions already reported.
+"""The run's state in DIR/warehouse.duckdb: the run log, and the published days with their
+closings and the night each reported its exceptions since.
 
 A day is published in two steps that commit together: its records are staged here under the
 run's id (`stage_publication`), the folder is swapped in, then the records are committed
@@ -19,7 +19,6 @@ import duckdb
 import polars as pl
 
 from transforms.finance import CLOSING_COLUMNS, Opening, closing_totals
-from transforms.reporting import SEEN_SCHEMA
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 
@@ -29,47 +28,40 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, message VARCHAR,
     rules_version VARCHAR, code_version VARCHAR, out_dir VARCHAR
 );
-CREATE TABLE IF NOT EXISTS exceptions_seen (
-    exception_key VARCHAR PRIMARY KEY, first_seen DATE NOT NULL
-);
 CREATE TABLE IF NOT EXISTS publications (
     run_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, state VARCHAR NOT NULL, staged_at TIMESTAMPTZ NOT NULL,
-    committed_at TIMESTAMPTZ, opening_as_of DATE, rules_version VARCHAR NOT NULL, code_version VARCHAR NOT NULL,
-    pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
+    committed_at TIMESTAMPTZ, opening_as_of DATE, reported_since DATE, rules_version VARCHAR NOT NULL,
+    code_version VARCHAR NOT NULL, pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS closings (
     run_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, tier VARCHAR NOT NULL,
     pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS exceptions_staged (
-    run_id VARCHAR NOT NULL, exception_key VARCHAR NOT NULL, first_seen DATE NOT NULL
-);
 """
 _START = "INSERT INTO runs (run_id, as_of, started_at, status, rules_version, code_version) VALUES (?, ?, ?, 'running', ?, ?)"
 _FINISH = "UPDATE runs SET finished_at = ?, status = ?, message = ?, out_dir = ? WHERE run_id = ?"
-_SEEN = "SELECT exception_key, first_seen FROM exceptions_seen"
+_ABANDONED = """
+UPDATE runs SET status = 'failed', finished_at = ?, message = 'stopped before it finished (the process was killed)'
+WHERE status = 'running' RETURNING run_id, as_of, started_at
+"""
 _STAGE = """
-INSERT INTO publications (run_id, as_of, state, staged_at, opening_as_of, rules_version, code_version,
-                          pending, available, debt)
-VALUES ($run_id, $as_of, 'staged', $now, $opening_as_of, $rules_version, $code_version, $pending, $available, $debt)
+INSERT INTO publications (run_id, as_of, state, staged_at, opening_as_of, reported_since, rules_version,
+                          code_version, pending, available, debt)
+VALUES ($run_id, $as_of, 'staged', $now, $opening_as_of, $reported_since, $rules_version, $code_version,
+        $pending, $available, $debt)
 """
 _STAGE_CLOSINGS = "INSERT INTO closings SELECT $run_id, customer_id, tier, pending, available, debt FROM closing"
-_STAGE_EXCEPTIONS = "INSERT INTO exceptions_staged SELECT $run_id, exception_key, first_seen FROM remembered"
 _SUPERSEDED = "SELECT run_id FROM publications WHERE as_of = $as_of AND state = 'committed' AND run_id <> $run_id"
 _COMMIT = "UPDATE publications SET state = 'committed', committed_at = $now WHERE run_id = $run_id"
-_REMEMBER = """
-INSERT INTO exceptions_seen SELECT exception_key, min(first_seen) FROM exceptions_staged WHERE run_id = $run_id
-GROUP BY exception_key
-ON CONFLICT (exception_key) DO UPDATE SET first_seen = least(exceptions_seen.first_seen, excluded.first_seen)
-"""
-_FORGET = ("DELETE FROM closings WHERE run_id = $run_id", "DELETE FROM exceptions_staged WHERE run_id = $run_id",
-           "DELETE FROM publications WHERE run_id = $run_id")
+_FORGET = ("DELETE FROM closings WHERE run_id = $run_id", "DELETE FROM publications WHERE run_id = $run_id")
 _STAGED = "SELECT run_id, as_of FROM publications WHERE state = 'staged' ORDER BY staged_at"
 _OPENING = """
 SELECT run_id, as_of, rules_version, code_version, pending, available, debt FROM publications
 WHERE state = 'committed' AND as_of < $as_of ORDER BY as_of DESC LIMIT 1
 """
 _CLOSINGS = "SELECT customer_id, tier, pending, available, debt FROM closings WHERE run_id = $run_id"
+_PUBLISHED_AS = "SELECT reported_since FROM publications WHERE state = 'committed' AND as_of = $as_of"
+_LAST_BEFORE = "SELECT max(as_of) FROM publications WHERE state = 'committed' AND as_of < $as_of"
 _HISTORY = """
 SELECT as_of, pending, available, debt, available + pending - debt AS liability FROM publications
 WHERE state = 'committed' AND as_of < $as_of ORDER BY as_of
@@ -85,10 +77,10 @@ class Publication:
     opening_as_of: dt.date | None
     rules_version: str
     code_version: str
+    reported_since: dt.date | None
+    """the night whose exceptions this one reports on top of (`Warehouse.reported_since`)"""
     closings: pl.DataFrame
     """CLOSING_COLUMNS"""
-    remembered: pl.DataFrame
-    """SEEN_SCHEMA: the exceptions this run saw, with when they were first seen"""
 
 
 class Warehouse:
@@ -104,13 +96,25 @@ class Warehouse:
         with self._connect() as con:
             con.execute(_START, [run_id, as_of, dt.datetime.now(dt.timezone.utc), rules_version, code_version])
 
+    def close_abandoned_runs(self) -> list[str]:
+        """Runs still marked running while this one holds the data directory died (killed): say so."""
+        with self._connect() as con:
+            abandoned = con.execute(_ABANDONED, [_now()]).fetchall()
+        return [f"run {run_id} for {as_of}, started {started:%Y-%m-%d %H:%M:%S %Z}, stopped before it finished; "
+                f"marked failed" for run_id, as_of, started in abandoned]
+
     def finish_run(self, run_id: str, status: str, message: str = "", out_dir: str | None = None) -> None:
         with self._connect() as con:
             con.execute(_FINISH, [dt.datetime.now(dt.timezone.utc), status, message, out_dir, run_id])
 
-    def seen_exceptions(self) -> pl.DataFrame:
+    def reported_since(self, as_of: dt.date) -> dt.date | None:
+        """The night D reports exceptions since: as when D was first published, else the last night
+        published before D (None: D reports everything it finds)."""
         with self._connect() as con:
-            return con.sql(_SEEN).pl().cast(SEEN_SCHEMA)
+            published = con.execute(_PUBLISHED_AS, {"as_of": as_of}).fetchall()
+            if published:
+                return published[0][0]
+            return con.execute(_LAST_BEFORE, {"as_of": as_of}).fetchall()[0][0]
 
     def opening(self, as_of: dt.date, rules_version: str, code_version: str) -> Opening:
         """The closing of the last published day before D, as published (none: the first run)."""
@@ -135,15 +139,15 @@ class Warehouse:
         totals = closing_totals(publication.closings)
         with self._connect() as con:
             con.begin()
+            for statement in _FORGET:  # a retry stages the same run again
+                con.execute(statement, {"run_id": publication.run_id})
             con.register("closing", publication.closings)
-            con.register("remembered", publication.remembered)
             con.execute(_STAGE, {
                 "run_id": publication.run_id, "as_of": publication.as_of, "now": now or _now(),
-                "opening_as_of": publication.opening_as_of, "rules_version": publication.rules_version,
-                "code_version": publication.code_version, **totals,
+                "opening_as_of": publication.opening_as_of, "reported_since": publication.reported_since,
+                "rules_version": publication.rules_version, "code_version": publication.code_version, **totals,
             })
             con.execute(_STAGE_CLOSINGS, {"run_id": publication.run_id})
-            con.execute(_STAGE_EXCEPTIONS, {"run_id": publication.run_id})
             con.commit()
 
     def commit_publication(self, run_id: str, as_of: dt.date) -> None:
@@ -153,8 +157,6 @@ class Warehouse:
             for (old,) in con.execute(_SUPERSEDED, {"as_of": as_of, "run_id": run_id}).fetchall():
                 for statement in _FORGET:
                     con.execute(statement, {"run_id": old})
-            con.execute(_REMEMBER, {"run_id": run_id})
-            con.execute("DELETE FROM exceptions_staged WHERE run_id = $run_id", {"run_id": run_id})
             con.execute(_COMMIT, {"run_id": run_id, "now": _now()})
             con.commit()
 

@@ -40,6 +40,8 @@ EXCEPTION_CODES = {
         ExceptionCode("MISSING_IN_OPERATIONAL", "warning", True, "a customer with points absent from the operational file"),
         ExceptionCode("MISSING_IN_RECOMPUTED", "warning", True, "the operational file shows points of a customer unknown here"),
         ExceptionCode("ROLLFORWARD_BREAK", "warning", False, "the roll-forward does not tie; the run publishes nothing"),
+        ExceptionCode("EMPTY_FILE", "warning", False, "a 0-byte export, read as a file with no rows"),
+        ExceptionCode("SKIPPED_INPUT", "warning", True, "an inbox entry that is not an export; never read"),
     )
 }
 ERROR_CODES = frozenset(c.code for c in EXCEPTION_CODES.values() if c.severity == "error")

@@ -82,6 +82,35 @@ def parse_text(text: pl.Expr) -> pl.Expr:
     return text
 
 
+ID_MAX_CHARS = 100
+TEXT_MAX_CHARS = 1000
+QUOTED_CHARS = 40
+"""Input limits: an id longer than ID_MAX_CHARS or a text longer than TEXT_MAX_CHARS is a SCHEMA
+row, and a message quotes at most QUOTED_CHARS of a bad value."""
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+def parse_identifier(text: pl.Expr) -> pl.Expr:
+    """An id as exported: no control characters, no spaces around it, at most ID_MAX_CHARS."""
+    fine = (~text.str.contains(_CONTROL)) & (text.str.strip_chars() == text) & (text.str.len_chars() <= ID_MAX_CHARS)
+    return pl.when(fine).then(text)
+
+
+def parse_free_text(text: pl.Expr) -> pl.Expr:
+    """Free text (an adjustment's reason): no control characters, at most TEXT_MAX_CHARS."""
+    fine = (~text.str.contains(_CONTROL)) & (text.str.len_chars() <= TEXT_MAX_CHARS)
+    return pl.when(fine).then(text)
+
+
+def quoted(value: str | None) -> str:
+    """A bad value as a message shows it: a short prefix, its length when cut."""
+    if value is None:
+        return "empty"
+    if len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:QUOTED_CHARS]!r}... ({len(value)} characters)"
+
+
 @dataclass(frozen=True)
 class CellFormat:
     """How one column's raw text must look (`problem` says so when it does not) and reads."""
@@ -99,6 +128,10 @@ class CellFormat:
 
 
 TEXT = CellFormat("text", pl.String, parse_text, "text")
+IDENTIFIER = CellFormat("identifier", pl.String, parse_identifier,
+                        f"not an id: control characters, spaces around it, or more than {ID_MAX_CHARS} characters")
+FREE_TEXT = CellFormat("free text", pl.String, parse_free_text,
+                       f"control characters or more than {TEXT_MAX_CHARS} characters")
 INTEGER = CellFormat("integer", pl.Int64, parse_int, "not a whole number")
 AMOUNT = CellFormat("money", MONEY, parse_money, "not an amount with at most 2 decimals")
 TIMESTAMP = CellFormat("timestamp", INSTANT, parse_timestamp, "not an ISO 8601 timestamp with a UTC offset")

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from schemas.formats import AMOUNT, BOOLEAN, DATE, INSTANT, INTEGER, MONEY, TEXT, TIMESTAMP, CellFormat
+from schemas.formats import (
+    AMOUNT, BOOLEAN, DATE, FREE_TEXT, IDENTIFIER, INSTANT, INTEGER, MONEY, TEXT, TIMESTAMP, CellFormat,
+)
 
 META_COLUMNS = ("source_file", "source_row", "folder")
 """Every staged row keeps where it came from: file path, 1-based data row, inbox folder date."""
@@ -63,19 +65,19 @@ _line_net = pl.col("unit_price") * pl.col("quantity") - pl.col("discount")
 ORDERS = ExportKind(
     name="orders",
     columns={
-        "order_id": (TEXT, True),
+        "order_id": (IDENTIFIER, True),
         "line_no": (INTEGER, True),
-        "customer_id": (TEXT, True),
+        "customer_id": (IDENTIFIER, True),
         "channel": (TEXT, True),
         "paid_at": (TIMESTAMP, True),
         "delivered_at": (TIMESTAMP, False),
         "currency": (TEXT, True),
-        "sku": (TEXT, True),
+        "sku": (IDENTIFIER, True),
         "quantity": (INTEGER, True),
         "unit_price": (AMOUNT, True),
         "discount": (AMOUNT, True),
         "points_redeemed": (INTEGER, True),
-        "promo_code": (TEXT, False),
+        "promo_code": (IDENTIFIER, False),
     },
     typed=pa.DataFrameSchema(
         {
@@ -114,8 +116,8 @@ ORDERS = ExportKind(
 RETURNS = ExportKind(
     name="returns",
     columns={
-        "return_id": (TEXT, True),
-        "order_id": (TEXT, True),
+        "return_id": (IDENTIFIER, True),
+        "order_id": (IDENTIFIER, True),
         "line_no": (INTEGER, True),
         "kind": (TEXT, True),
         "quantity": (INTEGER, False),
@@ -143,7 +145,7 @@ RETURNS = ExportKind(
 CUSTOMERS = ExportKind(
     name="customers",
     columns={
-        "customer_id": (TEXT, True),
+        "customer_id": (IDENTIFIER, True),
         "registered_at": (TIMESTAMP, True),
         "birth_date": (DATE, False),
     },
@@ -160,7 +162,7 @@ CUSTOMERS = ExportKind(
 PROMOTIONS = ExportKind(
     name="promotions",
     columns={
-        "promo_code": (TEXT, True),
+        "promo_code": (IDENTIFIER, True),
         "earns_points": (BOOLEAN, True),
         "points_redeemable": (BOOLEAN, True),
     },
@@ -177,11 +179,11 @@ PROMOTIONS = ExportKind(
 ADJUSTMENTS = ExportKind(
     name="adjustments",
     columns={
-        "adjustment_id": (TEXT, True),
-        "customer_id": (TEXT, True),
+        "adjustment_id": (IDENTIFIER, True),
+        "customer_id": (IDENTIFIER, True),
         "created_at": (TIMESTAMP, True),
         "points": (INTEGER, True),
-        "reason": (TEXT, True),
+        "reason": (FREE_TEXT, True),
     },
     typed=pa.DataFrameSchema(
         {
@@ -198,7 +200,7 @@ ADJUSTMENTS = ExportKind(
 BALANCES = ExportKind(
     name="balances",
     columns={
-        "customer_id": (TEXT, True),
+        "customer_id": (IDENTIFIER, True),
         "available_points": (INTEGER, True),
         "pending_points": (INTEGER, True),
     },

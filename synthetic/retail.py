@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from synthetic.anomalies import Anomalies
 from transforms.rules import Rules
 from transforms.snapshot import compute_snapshot, stage_all
 
@@ -34,17 +35,6 @@ PROMOTIONS = pl.DataFrame({
 ORDER_COLUMNS = ["order_id", "line_no", "customer_id", "channel", "paid_at", "delivered_at", "currency", "sku",
                  "quantity", "unit_price", "discount", "points_redeemed", "promo_code"]
 RETURN_COLUMNS = ["return_id", "order_id", "line_no", "kind", "quantity", "returned_at"]
-
-
-@dataclass(frozen=True)
-class Anomalies:
-    """Rates of deliberate problems, as fractions of rows (files for late_files)."""
-
-    bad_rows: float = 0.001
-    duplicates: float = 0.002
-    conflicts: float = 0.0005
-    late_files: float = 0.01
-    early_returns: float = 0.2  # of cancellations: the order's file arrives days after the cancel
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Given/expect rows for the finance figures of one snapshot (transforms/finance.py), by hand.
 
 As of 2026-03-31 (rates 5%, boutique orders mature 14 days after payment, 12-month expiry):
-  C1  O1 paid 2026-03-20 12:00, 10 000.00 -> 500 pending, matures 2026-04-03, expires 2027-03-20.
+  C1  born 1990-12-25, not a member on 2025-12-25 (no birthday points).
+      O1 paid 2026-03-20 12:00, 10 000.00 -> 500 pending, matures 2026-04-03, expires 2027-03-20.
       +300 adjusted on 2025-04-10 -> available, expires 2026-04-10.
   C2  -100 on 2026-01-15 and -50 on 2026-03-20 with nothing available: 150 debt. +120 on
       2026-03-25 repays the oldest first: the 100, then 20 of the 50; 30 left, 11 days old.
@@ -19,7 +20,7 @@ from transforms.rules import default_rules
 from transforms.snapshot import compute_snapshot, stage_all
 
 AS_OF = dt.date(2026, 3, 31)
-CUSTOMERS = [{"customer_id": c} for c in ("C1", "C2", "C3")]
+CUSTOMERS = [{"customer_id": "C1", "birth_date": "1990-12-25"}, {"customer_id": "C2"}, {"customer_id": "C3"}]
 ORDERS = [{"order_id": "O1", "customer_id": "C1", "paid_at": "2026-03-20T12:00:00+03:00", "unit_price": "10000.00"}]
 
 
@@ -114,5 +115,5 @@ def test_late_rows_are_those_received_after_the_day_that_reach_back_before_its_c
     assert late_sources(history, c1, dt.date(2026, 3, 30), rules).height == 0
     assert late_sources(history, c1, dt.date(2026, 3, 19), rules).rows() == [  # O1 was paid after 03-19
         ("C1", "inbox/2026-03-25/adjustments.csv:1")]
-    assert late_sources(history, c1, dt.date(2025, 4, 9), rules).rows() == [  # J1 created after 2025-04-09
-        ("C1", "inbox/2026-03-01/customers.csv:1")]
+    assert late_sources(history, c1, dt.date(2025, 4, 9), rules).rows() == [  # J1 created after 2025-04-09;
+        ("C1", "inbox/2026-03-01/customers.csv:1")]                           # a birth date reaches back always

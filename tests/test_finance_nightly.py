@@ -14,7 +14,6 @@ Nights run: 2026-03-02 (the first), 2026-03-03, then 2026-03-05 (2026-03-04 skip
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,16 +171,15 @@ def test_the_workbook_holds_the_published_figures_as_numbers(nights):
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
 
 
-def test_a_damaged_stored_opening_breaks_the_rollforward_and_publishes_nothing(fresh):
+def test_a_damaged_stored_opening_breaks_the_rollforward_and_publishes_nothing(fresh, cli_env):
     for day in ("2026-03-02", "2026-03-03"):
         nightly(dt.date.fromisoformat(day), fresh)
     yesterday = {p.name: p.read_bytes() for p in (fresh / "out/2026-03-03").iterdir()}
     with duckdb.connect(str(fresh / "warehouse.duckdb")) as con:  # C2 had no late data: nothing explains it
         con.execute("UPDATE closings SET available = available + 7 WHERE customer_id = 'C2' AND run_id = "
                     "(SELECT run_id FROM publications WHERE as_of = DATE '2026-03-03')")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--date", "2026-03-05", "--data-dir", str(fresh)],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=cli_env(), timeout=300)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "perfone-loyalty: not published: ROLLFORWARD_BREAK on 2026-03-05: available: the stored closing of "

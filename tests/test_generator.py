@@ -10,7 +10,7 @@ import pytest
 from benchmarks.reference_ledger import reference_balances
 from flows.inbox import inbox_files, load_dialects, read_raw
 from synthetic.retail import Plan, generate
-from test_reference_agreement import disagreements
+from given import disagreements
 from transforms.history import build_history
 from transforms.rules import default_rules
 from transforms.snapshot import compute_snapshot, stage_all

@@ -2,13 +2,12 @@
 ignores row order, and the answer for D ignores folders after D."""
 
 import datetime as dt
-import random
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from given import raw_frame
+from given import raw_frame, snapshot_of_history
 from histories import random_history
 from transforms.rules import default_rules
 from transforms.snapshot import compute_snapshot, stage_all
@@ -18,30 +17,13 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 
 
-def run(history: dict, as_of: dt.date, shuffle_seed: int | None = None):
-    """The snapshot as of D from every row whose folder is <= D, one raw frame per (kind, folder)."""
-    raw = {}
-    for kind, rows in history.items():
-        by_folder = {}
-        for row in rows:
-            if dt.date.fromisoformat(row["folder"]) <= as_of:
-                by_folder.setdefault(row["folder"], []).append(row)
-        for folder, folder_rows in sorted(by_folder.items()):
-            if shuffle_seed is not None:
-                folder_rows = folder_rows[:]
-                random.Random(shuffle_seed).shuffle(folder_rows)
-            raw.setdefault(kind, []).append(raw_frame(kind, folder_rows, folder))
-    staged, _ = stage_all(raw)
-    return compute_snapshot(staged, RULES, as_of)
-
-
 AS_OF = dt.date(2026, 3, 1)
 
 
 @SETTINGS
 @given(seeds)
 def test_balances_equal_the_lots_and_the_movements_and_tie_out(seed):
-    snap = run(random_history(seed), AS_OF)
+    snap = snapshot_of_history(random_history(seed), AS_OF)
     lots = snap.ledger.lots.group_by("customer_id").agg(
         pl.col("remaining").filter(~pl.col("pending")).sum().alias("lots_available"),
         pl.col("remaining").filter(pl.col("pending")).sum().alias("lots_pending"),
@@ -64,7 +46,7 @@ def test_balances_equal_the_lots_and_the_movements_and_tie_out(seed):
 @SETTINGS
 @given(seeds)
 def test_buckets_never_go_negative_along_the_movements(seed):
-    snap = run(random_history(seed), AS_OF)
+    snap = snapshot_of_history(random_history(seed), AS_OF)
     ordered = snap.movements.select("customer_id", "instant")
     assert ordered.equals(ordered.sort("customer_id", "instant", maintain_order=True))
     running = snap.movements.with_columns(pl.col("points").cum_sum().over("customer_id", "bucket").alias("running"))
@@ -76,7 +58,7 @@ def test_buckets_never_go_negative_along_the_movements(seed):
 @given(seeds, st.integers(min_value=0, max_value=1000))
 def test_shuffling_rows_within_files_changes_nothing(seed, shuffle_seed):
     history = random_history(seed)
-    assert run(history, AS_OF).balances.equals(run(history, AS_OF, shuffle_seed).balances)
+    assert snapshot_of_history(history, AS_OF).balances.equals(snapshot_of_history(history, AS_OF, shuffle_seed).balances)
 
 
 @SETTINGS
@@ -85,8 +67,8 @@ def test_the_answer_for_d_ignores_later_folders(seed, day):
     history = random_history(seed)
     as_of = dt.date(2025, 1, 1) + dt.timedelta(days=day)
     only_until_d = {kind: [r for r in rows if r["folder"] <= as_of.isoformat()] for kind, rows in history.items()}
-    assert run(history, as_of).balances.equals(run(only_until_d, as_of).balances)
-    assert run(history, as_of).movements.equals(run(only_until_d, as_of).movements)
+    assert snapshot_of_history(history, as_of).balances.equals(snapshot_of_history(only_until_d, as_of).balances)
+    assert snapshot_of_history(history, as_of).movements.equals(snapshot_of_history(only_until_d, as_of).movements)
 
 
 def by_parts(history: dict, as_of: dt.date, parts: int):

@@ -4,6 +4,8 @@ Every scenario runs the real pipeline (staging, history, events, kernel, balance
 Times are Moscow (+03:00) unless written otherwise.
 """
 
+import datetime as dt
+
 import polars as pl
 
 from given import balance, codes, snapshot
@@ -523,3 +525,28 @@ def test_a_debit_with_no_lot_anywhere_is_all_debt():
     b = balance(snap, "C1")
     assert (b["debt_points"], b["adjusted_points"]) == (40, -40)
     assert snap.movements.select("lot_id", "kind", "points").rows() == [(None, "debt", 40)]
+
+
+def test_a_customer_or_promo_code_is_known_by_the_folders_up_to_the_row_s_own():
+    early = dict(order("A", "2026-03-01T12:00:00+03:00", "100.00", promo_code="P1"), folder="2026-03-01")
+    same_day = dict(order("B", "2026-03-05T12:00:00+03:00", "100.00", customer="C2", promo_code="P2"), folder="2026-03-05")
+    customers = [dict(C1[0], folder="2026-03-02"), {"customer_id": "C2", "folder": "2026-03-05"}]
+    promos = [{"promo_code": "P1", "earns_points": "true", "points_redeemable": "true", "folder": "2026-03-03"},
+              {"promo_code": "P2", "earns_points": "true", "points_redeemable": "true", "folder": "2026-03-05"}]
+    snap = snapshot("2026-03-31", customers=customers, orders=[early, same_day], promotions=promos)
+    assert codes(snap) == [("UNKNOWN_CUSTOMER", "A"), ("UNKNOWN_PROMO", "A")]  # known only after A arrived
+    assert balance(snap, "C1")["earned_points"] == 5  # it still earns, at the code's latest definition
+
+
+def test_an_overdraft_revealed_by_a_late_row_is_known_from_that_row_s_folder():
+    def adjustment(name, created, points, folder):
+        return {"adjustment_id": name, "customer_id": "C1", "created_at": created, "points": points, "folder": folder}
+
+    credit = adjustment("J", "2026-03-10T10:00:00+03:00", "500", "2026-03-10")
+    debit = adjustment("K", "2026-03-15T10:00:00+03:00", "-300", "2026-03-25")  # arrives late
+    b = [dict(order("B", "2026-03-20T12:00:00+03:00", "1000.00", redeemed=400), folder="2026-03-20")]
+    before = snapshot("2026-03-24", customers=C1, orders=b, adjustments=[credit])
+    after = snapshot("2026-03-31", customers=C1, orders=b, adjustments=[credit, debit])
+    assert codes(before) == []  # 500 available cover B's 400
+    # K leaves 200 on 03-15: B's redemption of 03-20 overdraws by 200, known once K arrived
+    assert after.exceptions.select("code", "entity_id", "arrival").rows() == [("OVERDRAFT", "B", dt.date(2026, 3, 25))]

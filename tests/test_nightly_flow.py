@@ -5,7 +5,6 @@
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -117,8 +116,8 @@ def test_an_unreadable_file_stops_the_run_and_publishes_nothing(data_dir):
     assert (good / "balances.csv").read_bytes() == kept
 
 
-def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir, cli_env):
+    env = cli_env()
     command = [sys.executable, "-m", "flows.cli", "run", "--date", "2026-03-31", "--data-dir", str(data_dir)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -130,7 +129,8 @@ def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir):
         "perfone-loyalty: not published: inbox/2026-03-30/returns_x.csv: lacks required column(s) "
         "order_id, line_no, kind, quantity, returned_at"]
     too_many = subprocess.run([*command, "--partitions", "257"], capture_output=True, text=True, env=env, timeout=60)
-    assert (too_many.returncode, too_many.stderr.strip()) == (2, "perfone-loyalty: --partitions must be from 1 to 256")
+    assert (too_many.returncode, too_many.stderr.strip()) == (
+        2, "perfone-loyalty run: argument --partitions: must be from 1 to 256, got '257' (see --help)")
 
 
 def test_backfill_publishes_each_day_in_order(data_dir):

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from transforms.calendar import business_date, cutoff_of, plus_months, start_of
-from transforms.ledger_kernel import RATE_SCALE, round_share
+from given import balance, snapshot
+from transforms.ledger_kernel import round_share
 from transforms.rules import RulesError, default_rules, parse_rules
 
 RULES = default_rules()
@@ -31,24 +32,34 @@ RUB = 100  # kopecks
     ],
 )
 def test_tier_by_lifetime_spend(spend_rub, tier, pct):
-    kopecks = int(float(spend_rub) * 100 + 0.5)
-    held = RULES.tier_for(kopecks)
-    assert (held.name, held.cashback_pct) == (tier, pct)
+    """One order of that net amount: the balances' tier (the engine's own tier lookup)."""
+    order = {"order_id": "A", "customer_id": "C1", "paid_at": "2026-01-10T12:00:00+03:00", "unit_price": spend_rub}
+    row = balance(snapshot("2026-01-31", customers=[{"customer_id": "C1"}], orders=[order]), "C1")
+    assert (row["tier"], row["cashback_pct"]) == (tier, pct)
 
 
 @pytest.mark.parametrize(
-    "base_rub_kop, pct, points",
+    "spend_before, base, points",
     [
-        (199999, 7, 139),          # 7% of 1 999.99 = 139.9993 -> 139, not 140
-        (1800000, 5, 900),         # RULES 14: 5% of 18 000
-        (28000000, 5, 14000),      # RULES 14: 5% of 280 000
-        (989998, 5, 494),          # 5% of 9 899.98 = 494.999 -> 494
-        (1999, 25, 4),             # 25% of 19.99 = 4.9975 -> 4
-        (0, 25, 0),
+        ("300000.00", "1999.99", 139),      # 7% of 1 999.99 = 139.9993 -> 139, not 140
+        (None, "18000.00", 900),            # RULES 14: 5% of 18 000
+        (None, "280000.00", 14000),         # RULES 14: 5% of 280 000
+        (None, "9899.98", 494),             # 5% of 9 899.98 = 494.999 -> 494
+        ("3000000.00", "19.99", 4),         # 25% of 19.99 = 4.9975 -> 4
+        ("3000000.00", "0.00", 0),
     ],
 )
-def test_points_are_floored(base_rub_kop, pct, points):
-    assert base_rub_kop * (pct * 100) // RATE_SCALE == points
+def test_points_are_floored(spend_before, base, points):
+    """The ledger's own earning: an order earning nothing (a promotion without points) first
+    brings the spend, and so the tier, then the order whose points are counted."""
+    orders = [{"order_id": "B", "customer_id": "C1", "paid_at": "2026-01-20T12:00:00+03:00", "unit_price": base}]
+    if spend_before:
+        orders.append({"order_id": "A", "customer_id": "C1", "paid_at": "2026-01-10T12:00:00+03:00",
+                       "unit_price": spend_before, "promo_code": "NOBONUS"})
+    promotions = [{"promo_code": "NOBONUS", "earns_points": "false", "points_redeemable": "true"}]
+    snap = snapshot("2026-01-31", customers=[{"customer_id": "C1"}], orders=orders, promotions=promotions)
+    earned = snap.movements.filter((pl.col("kind") == "earn") & (pl.col("source_id") == "B"))
+    assert earned.get_column("points").sum() == points
 
 
 @pytest.mark.parametrize(
@@ -123,6 +134,7 @@ def _doc(**changes):
         "maturity": {"hold_days": 14}, "expiry": {"months": 12}, "birthday": {"points": 10000},
         "redemption": {"max_share_pct": 50},
         "reporting": {"undelivered_after_days": 30, "expiring_window_days": 30},
+        "input": {"future_event_max_days": 30},
     }
     doc.update(changes)
     return doc

@@ -37,6 +37,14 @@ def staged(kind, rows):
         ({"line_no": "0"}, "line_no: must be at least 1"),
         ({"delivered_at": "2026-01-09T14:00:00+03:00"}, "delivered_at is before paid_at"),
         ({"customer_id": " "}, "customer_id: required value is empty"),
+        ({"customer_id": " C1"}, "customer_id: not an id: control characters, spaces around it, or more than 100 "
+                                 "characters (got ' C1')"),
+        ({"order_id": "O\x001"}, "order_id: not an id"),
+        ({"sku": "x" * 100_000}, f"sku: not an id: control characters, spaces around it, or more than 100 characters "
+                                 f"(got {'x' * 40!r}... (100000 characters))"),
+        ({"promo_code": "P\tQ"}, "promo_code: not an id"),
+        ({"paid_at": "2026-02-10T00:00:00+03:00"}, "paid_at: more than 30 days after its folder 2026-01-10 "
+                                                   "(got '2026-02-10T00:00:00+03:00')"),
     ],
 )
 def test_order_rows_breaking_a_column_rule_are_rejected_with_the_reason(change, problem):
@@ -135,7 +143,6 @@ def test_parquet_exports_keep_offsets_and_naive_timestamps_are_rejected(tmp_path
     "content, encoding, complaint",
     [
         ("order_id,line_no\nO1,1\n", "utf-8", "lacks required column(s) customer_id"),
-        ("", "utf-8", "empty"),
         (HEADER + "O1,1,C1,a,b,c,d,e,f,g,h,i,j,k,l\n", "utf-8", "cannot be parsed as CSV"),
         (HEADER.replace("order_id", "заказ"), "cp1251", "not readable as utf-8"),
     ],
@@ -146,3 +153,22 @@ def test_unusable_files_stop_the_run_with_a_message_naming_the_file(tmp_path, co
     with pytest.raises(InputFileError, match="inbox/2026-01-10/orders.csv") as caught:
         read_raw(file, [])
     assert complaint in str(caught.value)
+
+
+def test_a_zero_byte_file_reads_as_a_header_only_one(tmp_path):
+    _write(tmp_path / "inbox/2026-01-10/orders.csv", "", "utf-8")
+    [file] = inbox_files(tmp_path, dt.date(2026, 1, 10))
+    raw = read_raw(file, [])
+    assert raw.height == 0 and set(ORDERS.required_columns) <= set(raw.columns)
+
+
+def test_an_event_up_to_the_horizon_after_its_folder_is_accepted():
+    accepted, messages = staged(ORDERS, [{**GOOD, "paid_at": "2026-02-09T23:59:59+03:00"}])
+    assert (accepted.height, messages) == (1, [])  # a FUTURE_EVENT warning later, not a SCHEMA row
+
+
+def test_a_long_bad_value_is_quoted_short_in_its_message():
+    _, messages = staged(ADJUSTMENTS, [{"adjustment_id": "A1", "customer_id": "C1", "points": "5",
+                                        "created_at": "2026-01-10T10:00:00+03:00", "reason": "r" * 10_000_000}])
+    assert len(messages) == 1 and len(messages[0]) < 200, len(messages[0])
+    assert "reason: control characters or more than 1000 characters" in messages[0]

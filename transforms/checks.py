@@ -3,6 +3,12 @@
 A check selects the rows that break a rule (or formats what a kernel found) and says what a
 finance person or operator can act on. The codes and their severities are data, in
 `schemas.codes`. Steps call these checks and collect their rows; nothing is raised mid-way.
+
+Each row also carries its `arrival` (FOUND_SCHEMA): the inbox folder whose data made the exception
+what it is, its own row's folder or, for what the ledger walk finds, the latest folder among the
+rows that shaped the customer up to the event (`history.influences`). A night reports the rows
+that arrived since the last night published before it (RULES 12), so what is reported does not
+depend on how the nights were scheduled.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ if TYPE_CHECKING:
     from transforms.history import History
 
 KOPECKS = 100
+FOUND_SCHEMA = {**EXCEPTION_SCHEMA, "arrival": pl.Date}
+"""An exception row as found, before a night decides whether to report it."""
 
 
 def exception_rows(
@@ -32,8 +40,10 @@ def exception_rows(
     customer_id: pl.Expr | None = None,
     source_file: pl.Expr | None = None,
     source_row: pl.Expr | None = None,
+    arrival: pl.Expr | None = None,
 ) -> pl.DataFrame:
-    """Exception rows for every row of `frame`; business_date is filled in when the run publishes."""
+    """Exception rows for every row of `frame`; business_date is filled in when the run publishes.
+    `arrival` defaults to the row's own folder."""
     if code not in EXCEPTION_CODES:
         raise KeyError(f"unknown exception code {code}")
     return frame.select(
@@ -45,6 +55,7 @@ def exception_rows(
         entity_id.cast(pl.String).alias("entity_id"),
         (customer_id if customer_id is not None else pl.lit(None)).cast(pl.String).alias("customer_id"),
         message.cast(pl.String).alias("message"),
+        (arrival if arrival is not None else pl.col("folder")).cast(pl.Date).alias("arrival"),
     )
 
 
@@ -53,7 +64,7 @@ def severity_of(code: pl.Expr) -> pl.Expr:
 
 
 def no_exceptions() -> pl.DataFrame:
-    return pl.DataFrame(schema=EXCEPTION_SCHEMA)
+    return pl.DataFrame(schema=FOUND_SCHEMA)
 
 
 def concat_exceptions(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -70,6 +81,22 @@ def schema_violations(rejected: pl.DataFrame, kind: str, entity: str, has_custom
         entity_id=pl.col(entity).fill_null(pl.lit("?")),
         customer_id=pl.col("customer_id") if has_customer else None,
         message=pl.lit(f"{kind} row rejected: ") + pl.col("problems"),
+    )
+
+
+def empty_files(files: pl.DataFrame) -> pl.DataFrame:
+    """EMPTY_FILE: 0-byte exports (`source_file`, `folder`), read as files with no rows."""
+    return exception_rows(
+        files, "EMPTY_FILE", entity_id=pl.col("source_file"), source_row=pl.lit(None),
+        message=pl.format("{} is empty (0 bytes): read as a file with no rows", "source_file"),
+    )
+
+
+def skipped_inputs(entries: pl.DataFrame) -> pl.DataFrame:
+    """SKIPPED_INPUT: inbox entries that are not exports (`source_file`, `folder`, `reason`)."""
+    return exception_rows(
+        entries, "SKIPPED_INPUT", entity_id=pl.col("source_file"), source_row=pl.lit(None),
+        message=pl.format("{} skipped: {}", "source_file", "reason"),
     )
 
 
@@ -122,16 +149,22 @@ def future_events(history: History, rules: Rules) -> pl.DataFrame:
 
 
 def unknown_customers(orders: pl.DataFrame, adjustments: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
-    """UNKNOWN_CUSTOMER: orders and adjustments of a customer absent from the customers file."""
-    known = customers.select("customer_id")
+    """UNKNOWN_CUSTOMER: orders and adjustments of a customer absent from the customers files of the
+    folders up to their own (`first_folder` of an order: where its first line arrived)."""
+    known = customers.select("customer_id", pl.col("first_folder").alias("customer_folder"))
+
+    def unknown(rows: pl.DataFrame, folder: str) -> pl.DataFrame:
+        joined = rows.join(known, on="customer_id", how="left")
+        return joined.filter(pl.col("customer_folder").is_null() | (pl.col("customer_folder") > pl.col(folder)))
+
     return concat_exceptions([
         exception_rows(
-            orders.join(known, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
-            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+            unknown(orders, "first_folder"), "UNKNOWN_CUSTOMER",
+            entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"), arrival=pl.col("first_folder"),
             message=pl.format("order {}: customer {} is not in the customers file; applied", "order_id", "customer_id"),
         ),
         exception_rows(
-            adjustments.join(known, on="customer_id", how="anti"), "UNKNOWN_CUSTOMER",
+            unknown(adjustments, "folder"), "UNKNOWN_CUSTOMER",
             entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
             message=pl.format("adjustment {}: customer {} is not in the customers file; applied",
                               "adjustment_id", "customer_id"),
@@ -142,9 +175,12 @@ def unknown_customers(orders: pl.DataFrame, adjustments: pl.DataFrame, customers
 # RULES 3, 7: orders --------------------------------------------------------------------------
 
 def unknown_promos(lines: pl.DataFrame) -> pl.DataFrame:
-    """UNKNOWN_PROMO: lines whose promo code is not in the promotions file (they earn)."""
+    """UNKNOWN_PROMO: lines whose promo code is not in the promotions files of the folders up to
+    their own (`promo_first_folder`: where the code first arrived). They earn."""
+    unknown = pl.col("promo_code").is_not_null() & (
+        pl.col("promo_first_folder").is_null() | (pl.col("promo_first_folder") > pl.col("folder")))
     return exception_rows(
-        lines.filter(pl.col("unknown_promo")), "UNKNOWN_PROMO", entity_id=pl.col("order_id"),
+        lines.filter(unknown), "UNKNOWN_PROMO", entity_id=pl.col("order_id"),
         customer_id=pl.col("customer_id"),
         message=pl.format("order {} line {}: promo code '{}' is not in the promotions file; it earns points",
                           "order_id", "line_no", "promo_code"),
@@ -152,17 +188,20 @@ def unknown_promos(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def redemption_promos(lines: pl.DataFrame) -> pl.DataFrame:
-    """REDEMPTION_PROMO: points paid on a line whose promotion does not allow them."""
+    """REDEMPTION_PROMO: points paid on a line whose promotion (as its latest row defines it, from
+    folder `promo_folder`) does not allow them."""
     return exception_rows(
         lines.filter((pl.col("points_redeemed") > 0) & ~pl.col("redeemable")), "REDEMPTION_PROMO",
         entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+        arrival=pl.max_horizontal("folder", "promo_folder"),
         message=pl.format("order {} line {}: {} points paid on promo '{}', which does not allow points; debited anyway",
                           "order_id", "line_no", "points_redeemed", "promo_code"),
     )
 
 
 def redemption_caps(orders: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """REDEMPTION_CAP: orders paying more points than the allowed share of their original price."""
+    """REDEMPTION_CAP: orders paying more points than the allowed share of their original price
+    (known once their last line arrived, `folder`)."""
     over_cap = orders.filter(
         pl.col("redeemed_points") * KOPECKS * 100 > pl.col("price_kop") * rules.redemption_max_share_pct
     )
@@ -190,7 +229,7 @@ def returns_before_payment(returns: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     """SCHEMA: returns dated before their order's paid_at (joined on the order line)."""
     return exception_rows(
         returns.filter(pl.col("returned_at") < pl.col("paid_at")), "SCHEMA", entity_id=pl.col("return_id"),
-        customer_id=pl.col("customer_id"),
+        customer_id=pl.col("customer_id"), arrival=pl.max_horizontal("folder", "line_folder"),
         message=pl.format("returns row rejected: returned_at {} is before the order's paid_at {}",
                           local_text(pl.col("returned_at"), rules), local_text(pl.col("paid_at"), rules)),
     )
@@ -209,7 +248,7 @@ def undelivered(orders: pl.DataFrame, lines: pl.DataFrame, rules: Rules, as_of: 
     )
     late = waiting.join(kept, on="order_index", maintain_order="left").filter(pl.col("kept_quantity") > 0)
     return exception_rows(
-        late, "UNDELIVERED", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+        late, "UNDELIVERED", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"), arrival=pl.lit(as_of),
         message=pl.format("online order {} paid {} has no delivery; its points stay pending", "order_id",
                           local_text(pl.col("paid_at"), rules)),
     )
@@ -218,9 +257,12 @@ def undelivered(orders: pl.DataFrame, lines: pl.DataFrame, rules: Rules, as_of: 
 # RULES 7, 8, 9: what only the ledger walk finds ----------------------------------------------
 
 def overdrafts_of_orders(found: pl.DataFrame) -> pl.DataFrame:
-    """OVERDRAFT: an order's redemption exceeded the available points (`points`: the debt)."""
+    """OVERDRAFT: an order's redemption exceeded the available points (`points`: the debt).
+
+    This check and the three below take what the walk found with its `arrival`."""
     return exception_rows(
         found, "OVERDRAFT", entity_id=pl.col("order_id"), customer_id=pl.col("customer_id"),
+        arrival=pl.col("arrival"),
         message=pl.format("order {}: redemption exceeds the available points by {}; recorded as debt",
                           "order_id", "points"),
     )
@@ -230,6 +272,7 @@ def overdrafts_of_adjustments(found: pl.DataFrame) -> pl.DataFrame:
     """OVERDRAFT: a negative adjustment exceeded the available points (`points`: the debt)."""
     return exception_rows(
         found, "OVERDRAFT", entity_id=pl.col("adjustment_id"), customer_id=pl.col("customer_id"),
+        arrival=pl.col("arrival"),
         message=pl.format("adjustment {}: debit exceeds the available points by {}; recorded as debt",
                           "adjustment_id", "points"),
     )
@@ -238,7 +281,7 @@ def overdrafts_of_adjustments(found: pl.DataFrame) -> pl.DataFrame:
 def clawback_debts(found: pl.DataFrame) -> pl.DataFrame:
     """DEBT: a return's clawback found its points no longer held (`points`: the debt)."""
     return exception_rows(
-        found, "DEBT", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
+        found, "DEBT", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"), arrival=pl.col("arrival"),
         message=pl.format("return {} (order {} line {}): {} points to claw back were no longer held; recorded as debt",
                           "return_id", "order_id", "line_no", "points"),
     )
@@ -248,6 +291,7 @@ def returns_exceeding_quantity(found: pl.DataFrame) -> pl.DataFrame:
     """RETURN_EXCEEDS_QUANTITY: a return row asking more than is left (`points`: what was left)."""
     return exception_rows(
         found, "RETURN_EXCEEDS_QUANTITY", entity_id=pl.col("return_id"), customer_id=pl.col("customer_id"),
+        arrival=pl.col("arrival"),
         message=pl.format("return {} (order {} line {}) rejected: only {} left on the line",
                           "return_id", "order_id", "line_no", "points"),
     )
@@ -274,7 +318,7 @@ def balance_variance(compared: pl.DataFrame) -> pl.DataFrame:
     return concat_exceptions([
         exception_rows(
             compared.filter(pl.col("code") == code), code, entity_id=pl.col("customer_id"),
-            customer_id=pl.col("customer_id"), message=message,
+            customer_id=pl.col("customer_id"), message=message, arrival=pl.lit(None),
         )
         for code, message in VARIANCE_MESSAGES.items()
     ])
@@ -286,5 +330,5 @@ def rollforward_breaks(breaks: pl.DataFrame) -> pl.DataFrame:
     return exception_rows(
         breaks, "ROLLFORWARD_BREAK", entity_id=pl.col("customer_id").fill_null(pl.lit("total")),
         customer_id=pl.col("customer_id"), source_file=pl.lit(None), source_row=pl.lit(None),
-        message=pl.col("message"),
+        message=pl.col("message"), arrival=pl.lit(None),
     )

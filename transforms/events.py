@@ -41,6 +41,8 @@ class LedgerInputs:
     """grain [lot_id]: every lot an event may open"""
     events: pl.DataFrame
     """grain [customer, time, priority, rank]: what the kernel walks, in order"""
+    history: History
+    """the rows they come from (for when an exception became known, `history.known_from`)"""
 
 
 def _money_kopecks(column: str) -> pl.Expr:
@@ -57,7 +59,8 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
     by order id and line; order_index numbers the orders in that order."""
     promos = history.promotions.select(
         "promo_code", pl.col("earns_points").alias("promo_earns"),
-        pl.col("points_redeemable").alias("promo_redeemable"), pl.lit(True).alias("promo_known"),
+        pl.col("points_redeemable").alias("promo_redeemable"),
+        pl.col("first_folder").alias("promo_first_folder"), pl.col("folder").alias("promo_folder"),
     )
     return (
         history.order_lines.filter(pl.col("paid_at") < cutoff)
@@ -67,7 +70,6 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
             (_money_kopecks("unit_price") * pl.col("quantity") - _money_kopecks("discount")).alias("net_kop"),
             pl.col("promo_earns").fill_null(True).alias("eligible"),
             pl.col("promo_redeemable").fill_null(True).alias("redeemable"),
-            (pl.col("promo_code").is_not_null() & pl.col("promo_known").is_null()).alias("unknown_promo"),
             # RULES 4: a boutique line without delivered_at is delivered at payment
             pl.when(pl.col("delivered_at").is_not_null())
             .then(pl.col("delivered_at"))
@@ -102,6 +104,8 @@ def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> p
             pl.col("quantity").sum().alias("quantity"),
             pl.col("source_file").first(),
             pl.col("source_row").first(),
+            pl.col("folder").min().alias("first_folder"),
+            pl.col("folder").max(),
         )
         .with_columns(
             _expiry_of(pl.col("paid_at"), rules).alias("expiry"),
@@ -115,7 +119,8 @@ def applicable_returns(
     history: History, lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return rows applied in this snapshot, and the exceptions of those that are not."""
-    known = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at")
+    known = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at",
+                                       pl.col("folder").alias("line_folder"))
     returns = history.returns.join(known, on=["order_id", "line_no"], how="left")
     exceptions = [checks.returns_unknown_order(returns), checks.returns_before_payment(returns, rules)]
     applied = (
@@ -257,7 +262,7 @@ def build_ledger_inputs(
         .with_columns(pl.col(c).cast(pl.Int64) for c in ("time", "priority", "rank", "a", "b", "lot", "ref"))
         .sort("customer_index", "time", "priority", "rank")
     )
-    inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events)
+    inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events, history)
     return inputs, concat_exceptions([return_exceptions, static_exceptions(history, inputs, rules)])
 
 

@@ -27,7 +27,7 @@ from reports.model import (
 from schemas.codes import BUCKETS, MOVEMENT_KINDS
 from transforms.calendar import business_date, cutoff_of, micros_of, start_of_date
 from transforms.checks import rollforward_breaks
-from transforms.history import History
+from transforms.history import History, influences
 from transforms.ledger import Ledger
 from transforms.rules import Rules
 from transforms.variance import VARIANCE_ROWS
@@ -232,26 +232,15 @@ def _issues(per_customer: pl.DataFrame, history: History, opening: Opening, rule
 
 def late_sources(history: History, customers: pl.DataFrame, since: dt.date, rules: Rules) -> pl.DataFrame:
     """grain [customer_id]: the rows received after `since` that can change that day's closing of
-    these customers, as 'file:row; ...': events before its cut-off, deliveries of orders paid by
-    then, customer rows and promotions."""
+    these customers (`history.influences` before its cut-off), as 'file:row; ...'."""
     cut = cutoff_of(since, rules)
-    late = pl.col("folder") > since
-    where = ["customer_id", "source_file", "source_row"]
-    paid_before = history.order_lines.filter(pl.col("paid_at") < cut)
-    rows = pl.concat([
-        paid_before.filter(late).select(where),
-        # any later delivery of an order paid by then: the order's latest delivery sets its maturity
-        history.delivery_rows.filter(late).join(paid_before, on=["order_id", "line_no"], how="semi").select(where),
-        history.returns.filter(late & (pl.col("returned_at") < cut))
-        .join(history.order_lines.select("order_id", "line_no", pl.col("customer_id")), on=["order_id", "line_no"])
-        .select(where),
-        history.adjustments.filter(late & (pl.col("created_at") < cut)).select(where),
-        history.customers.filter(late).select(where),
-        history.promotions.filter(late).join(
-            paid_before.select("promo_code", "customer_id").unique(), on="promo_code").select(where),
-    ], how="vertical_relaxed").join(customers, on="customer_id", how="semi")
+    rows = (
+        influences(history)
+        .filter((pl.col("folder") > since) & (pl.col("instant").is_null() | (pl.col("instant") < cut)))
+        .join(customers, on="customer_id", how="semi")
+    )
     named = (
-        rows.with_columns(pl.format("{}:{}", pl.col("source_file").cast(pl.String), "source_row").alias("row"))
+        rows.with_columns(pl.format("{}:{}", "source_file", "source_row").alias("row"))
         .group_by("customer_id").agg(pl.col("row").unique().sort())
     )
     return named.select(

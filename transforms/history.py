@@ -33,9 +33,10 @@ class History:
     adjustments: pl.DataFrame
     """grain [adjustment_id]"""
     customers: pl.DataFrame
-    """grain [customer_id]: latest registered_at, latest non-empty birth_date; where the latest row came from"""
+    """grain [customer_id]: latest registered_at, latest non-empty birth_date; `first_folder` it
+    arrived in; folder, source_file and source_row of the row that brought that birth date"""
     promotions: pl.DataFrame
-    """grain [promo_code]: the latest row received, and where it came from"""
+    """grain [promo_code]: the latest row received and where it came from; `first_folder`"""
     delivery_rows: pl.DataFrame
     """grain [order_id, line_no]: where each line's delivered_at came from (for FUTURE_EVENT)"""
 
@@ -219,21 +220,27 @@ def _first_versions(
 
 
 def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
-    """One row per customer: latest registered_at, latest non-empty birth_date (RULES 6)."""
+    """One row per customer: latest registered_at, latest non-empty birth_date (RULES 6); the folder
+    the customer first arrived in, and the row that brought the birth date standing now."""
+    birth = pl.col("birth_date").drop_nulls().last()
+    brought = pl.col("birth_date") == birth
     return staged.group_by("customer_id", maintain_order=True).agg(
         pl.col("registered_at").last(),
-        pl.col("birth_date").drop_nulls().last(),
-        pl.col("folder").last(),
-        pl.col("source_file").last(),
-        pl.col("source_row").last(),
+        birth,
+        pl.col("folder").first().alias("first_folder"),
+        pl.col("folder").filter(brought).first().alias("folder"),
+        pl.col("source_file").filter(brought).first().alias("source_file"),
+        pl.col("source_row").filter(brought).first().alias("source_row"),
     ).sort("customer_id")
 
 
 def latest_promotions(staged: pl.DataFrame) -> pl.DataFrame:
-    """One row per promo code: the latest row received defines it (RULES 3)."""
+    """One row per promo code: the latest row received defines it (RULES 3); the folder the code
+    first arrived in, and where its latest row came from."""
     return (
         staged.group_by("promo_code", maintain_order=True)
-        .agg(pl.col("earns_points", "points_redeemable", "folder", "source_file", "source_row").last())
+        .agg(pl.col("earns_points", "points_redeemable", "folder", "source_file", "source_row").last(),
+             pl.col("folder").first().alias("first_folder"))
         .sort("promo_code")
     )
 
@@ -267,3 +274,66 @@ def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFram
         delivery_rows=delivery,
     )
     return history, concat_exceptions([line_conflicts, return_conflicts, adjustment_conflicts])
+
+
+INFLUENCES = {"customer_id": pl.String, "instant": pl.Datetime("us", "UTC"), "folder": pl.Date,
+              "source_file": pl.String, "source_row": pl.Int64}
+"""grain: a standing row that shapes a customer's ledger from `instant` on (null: from the start)."""
+
+
+def influences(history: History) -> pl.DataFrame:
+    """Every row that can change a customer's points at or after its instant, with the folder it
+    arrived in: order lines at payment; their deliveries and promotions also at the order's
+    payment (the latest delivery sets the maturity, the latest promotions row the earning);
+    returns and adjustments at their own instant; the birth date from the start.
+
+    So the state of a customer at instant t depends only on the rows with instant <= t: a row
+    arriving in a folder after D that reaches back before D's cut-off can restate D, and the
+    latest folder among the rows up to an event is when that event's outcome became known."""
+    where = ["folder", "source_file", "source_row"]
+    paid = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at", "promo_code")
+    frames = [
+        history.order_lines.select("customer_id", pl.col("paid_at").alias("instant"), *where),
+        history.delivery_rows.join(paid.drop("customer_id"), on=["order_id", "line_no"])
+        .select("customer_id", pl.col("paid_at").alias("instant"), *where),
+        history.returns.join(paid.select("order_id", "line_no", "customer_id"), on=["order_id", "line_no"])
+        .select("customer_id", pl.col("returned_at").alias("instant"), *where),
+        history.adjustments.select("customer_id", pl.col("created_at").alias("instant"), *where),
+        history.customers.filter(pl.col("folder").is_not_null())
+        .select("customer_id", pl.lit(None, pl.Datetime("us", "UTC")).alias("instant"), *where),
+        history.promotions.select("promo_code", *where).join(paid, on="promo_code")
+        .select("customer_id", pl.col("paid_at").alias("instant"), *where),
+    ]
+    return pl.concat([f.cast(INFLUENCES) for f in frames])
+
+
+def known_from(events: pl.DataFrame, history: History) -> pl.Series:
+    """For rows of (customer_id, time in UTC microseconds): the latest folder among the rows that
+    shape that customer up to that time, the night the outcome of such an event became known."""
+    shaping = (
+        influences(history).join(events.select("customer_id").unique(), on="customer_id", how="semi")
+        .select("customer_id", pl.col("instant").dt.epoch("us").fill_null(np.iinfo(np.int64).min).alias("at"),
+                "folder")
+        .sort("customer_id", "at")
+        .with_columns(pl.col("folder").cum_max().over("customer_id"))
+        .sort("at")
+    )
+    asked = events.select("customer_id", pl.col("time").alias("at")).with_row_index("row").sort("at")
+    found = asked.join_asof(shaping, on="at", by="customer_id", strategy="backward", check_sortedness=False).sort("row")
+    return found.get_column("folder").alias("arrival")
+
+
+def duplicates_by_file(staged: dict[str, pl.DataFrame], history: History, conflicts: pl.DataFrame) -> pl.DataFrame:
+    """grain [source_file]: rows of order, returns and adjustments files that repeat a row already
+    standing and add nothing: neither the standing version, nor the delivery it brought, nor a
+    conflict. For the manifest's count: read = applied + duplicates + conflicts + rejected."""
+    where = [pl.col("source_file").cast(pl.String), "source_row"]
+    used = pl.concat([
+        frame.select(where) for frame in (history.order_lines, history.delivery_rows, history.returns,
+                                          history.adjustments, conflicts)
+    ]).unique()
+    rows = pl.concat([staged[kind].select(where) for kind in ("orders", "returns", "adjustments")])
+    return (
+        rows.join(used, on=["source_file", "source_row"], how="anti")
+        .group_by("source_file").agg(pl.len().cast(pl.Int64).alias("duplicates"))
+    )

@@ -15,6 +15,7 @@ from transforms.calendar import business_date, cutoff_of, micros_of
 from transforms.money import rub
 from transforms.checks import concat_exceptions
 from transforms.events import LedgerInputs
+from transforms.history import known_from
 from transforms.rules import Rules
 
 INSTANT = pl.Datetime("us", "UTC")
@@ -182,7 +183,8 @@ def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
     """What the walk found (code, event position, points), joined to the rows the checks name."""
     found = pl.DataFrame(xs, schema=["code", "event", "points"], orient="row")
     events = inputs.events.with_row_index("event").with_columns(pl.col("event").cast(pl.Int64))
-    found = found.join(events.select("event", "priority", "ref", "customer_id"), on="event")
+    found = found.join(events.select("event", "priority", "ref", "customer_id", "time"), on="event")
+    found = found.with_columns(known_from(found, inputs.history))
     orders = found.filter(pl.col("priority") == k.P_ORDER).join(
         inputs.orders.select(pl.col("order_index").cast(pl.Int64).alias("ref"), "order_id", "source_file", "source_row"),
         on="ref",

@@ -1,4 +1,7 @@
-"""Which exceptions a run reports (RULES 12): first seen in this run, plus the recurring ones."""
+"""Which exceptions a night reports (RULES 12): those that arrived since the last night published
+before it, plus the recurring ones. A pure function of the data and that date, so a re-run of D
+reports what D reported, whatever ran in between, and the exceptions reported up to D are the
+same whether the nights ran one by one, as one catch-up run or as a backfill."""
 
 from __future__ import annotations
 
@@ -7,23 +10,16 @@ import datetime as dt
 import polars as pl
 
 from schemas.codes import EXCEPTION_SCHEMA, RECURRING_CODES
+from transforms.checks import FOUND_SCHEMA
 from transforms.sqlrun import run_sql
 
-SEEN_SCHEMA = {"exception_key": pl.String, "first_seen": pl.Date}
 
-
-def reported_exceptions(
-    found: pl.DataFrame, seen: pl.DataFrame, as_of: dt.date
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the exceptions to publish for D, every (exception_key, first_seen) to remember)."""
-    dated = run_sql(
+def reported_exceptions(found: pl.DataFrame, since: dt.date | None) -> pl.DataFrame:
+    """The exceptions to publish for D. `since`: the last night published before D when D was
+    first published (None: D was the first night, which reports everything it finds)."""
+    reported = run_sql(
         "reported_exceptions",
-        {"as_of": as_of, "recurring": sorted(RECURRING_CODES)},
-        found=found.select(list(EXCEPTION_SCHEMA)),
-        seen=seen.select(list(SEEN_SCHEMA)),
+        {"since": since, "recurring": sorted(RECURRING_CODES)},
+        found=found.select(list(FOUND_SCHEMA)),
     )
-    reported = dated.filter(pl.col("reported")).select(
-        [pl.col(name).cast(dtype) for name, dtype in EXCEPTION_SCHEMA.items()]
-    )
-    remembered = dated.select("exception_key", pl.col("first_seen").cast(pl.Date)).unique("exception_key")
-    return reported, remembered
+    return reported.select([pl.col(name).cast(dtype) for name, dtype in EXCEPTION_SCHEMA.items()])

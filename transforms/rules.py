@@ -43,22 +43,12 @@ class Rules:
     redemption_max_share_pct: int
     undelivered_after_days: int
     expiring_window_days: int
+    future_event_max_days: int
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def tier_for(self, spend_kopecks: int) -> Tier:
-        """The highest tier whose threshold is <= the spend (RULES 2)."""
-        held = self.tiers[0]
-        for tier in self.tiers:
-            if tier.from_kopecks <= spend_kopecks:
-                held = tier
-        return held
-
-    def next_tier(self, tier: Tier) -> Tier | None:
-        index = self.tiers.index(tier)
-        return self.tiers[index + 1] if index + 1 < len(self.tiers) else None
 
 
 def _kopecks(text: str, where: str) -> int:
@@ -97,6 +87,7 @@ def parse_rules(doc: dict) -> Rules:
             redemption_max_share_pct=_positive_int(doc["redemption"], "max_share_pct", "redemption"),
             undelivered_after_days=_positive_int(doc["reporting"], "undelivered_after_days", "reporting"),
             expiring_window_days=_positive_int(doc["reporting"], "expiring_window_days", "reporting"),
+            future_event_max_days=_positive_int(doc["input"], "future_event_max_days", "input"),
         )
     except KeyError as missing:
         raise RulesError(f"rules file lacks {missing}") from None

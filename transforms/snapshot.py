@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.codes import EXCEPTION_SCHEMA
 from schemas.inputs import EXPORT_KINDS
 from transforms.balances import build_balances
-from transforms.checks import concat_exceptions
+from transforms.checks import FOUND_SCHEMA, concat_exceptions
 from transforms.events import build_ledger_inputs
 from transforms.finance import Figures, Opening, part_figures
-from transforms.history import build_history
+from transforms.history import build_history, duplicates_by_file
 from transforms.ledger import Ledger, build_ledger
 from transforms.rules import Rules
 from transforms.staging import empty_raw, stage_export
@@ -41,6 +40,8 @@ class Snapshot:
     ledger: Ledger
     figures: Figures
     """what finance needs from these customers (transforms.finance)"""
+    duplicates: pl.DataFrame
+    """grain [source_file]: rows that repeat a standing row (history.duplicates_by_file)"""
 
 
 def stage_all(raw: dict[str, list[pl.DataFrame]]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
@@ -76,6 +77,7 @@ def compute_snapshot(
     exceptions = (
         concat_exceptions([conflicts, decided, walked, drift])
         .with_columns(pl.lit(as_of).alias("business_date"))
-        .select(list(EXCEPTION_SCHEMA))
+        .select(list(FOUND_SCHEMA))
     )
-    return Snapshot(as_of, balances, ledger.movements, exceptions, ledger, figures)
+    duplicates = duplicates_by_file(staged, history, conflicts)
+    return Snapshot(as_of, balances, ledger.movements, exceptions, ledger, figures, duplicates)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from schemas.formats import IDENTIFIER, quoted
 from schemas.inputs import META_COLUMNS, ExportKind
+from transforms.calendar import local_text, plus_days, start_of
+from transforms.rules import Rules, default_rules
 from transforms.checks import schema_violations
 
 _ROW = "__row_index"
@@ -24,9 +27,13 @@ _ENTITY_COLUMN = {
 }
 
 
+FAILURES = {_ROW: pl.Int64, "column": pl.String, "problem": pl.String, "value": pl.String}
+"""grain: one failed check of one row."""
+
+
 def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
     """(row index, column, problem, value) for every failed check; empty when the frame is valid."""
-    empty = pl.DataFrame(schema={_ROW: pl.Int64, "column": pl.String, "problem": pl.String, "value": pl.String})
+    empty = pl.DataFrame(schema=FAILURES)
     if frame.height == 0:
         return empty
     try:
@@ -64,22 +71,46 @@ def _describe(formats: dict, failure: dict) -> str:
         return problem
     if column in formats and problem == formats[column].problem:
         problem = formats[column].explain(value)
-    return f"{column}: {problem}" + ("" if value is None else f" (got {value!r})")
+    return f"{column}: {problem}" + ("" if value is None else f" (got {quoted(value)})")
 
 
 def clean_text(kind: ExportKind, raw: pl.DataFrame) -> pl.DataFrame:
-    """The kind's columns as stripped text, empty cells as null, plus META and a row index."""
+    """The kind's columns as text, empty cells as null, plus META and a row index. Spaces around a
+    value are dropped, except around an id, where they are a SCHEMA problem: " C3 " is not "C3"."""
+    def cleaned(name: str) -> pl.Expr:
+        text = pl.col(name).cast(pl.String)
+        if kind.columns[name][0] is IDENTIFIER:
+            return pl.when(text.str.strip_chars() != "").then(text).alias(name)
+        return text.str.strip_chars().replace("", None).alias(name)
+
     return raw.select(
-        *[
-            pl.col(name).cast(pl.String).str.strip_chars().replace("", None).alias(name)
-            for name in kind.required_columns
-        ],
+        *[cleaned(name) for name in kind.required_columns],
         *[pl.col(name) for name in META_COLUMNS],
     ).with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
 
 
-def stage_export(kind: ExportKind, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+EVENT_COLUMNS = {"orders": ("paid_at", "delivered_at"), "returns": ("returned_at",), "adjustments": ("created_at",)}
+"""The instants of an export that are events (RULES 12: FUTURE_EVENT); registered_at is not one."""
+
+
+def _too_far_ahead(kind: ExportKind, typed: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """(row index, column, problem, value) of events more than the rules' horizon after their folder."""
+    limit = start_of(plus_days(pl.col("folder"), rules.future_event_max_days + 1), rules)
+    found = [
+        typed.filter(pl.col(column) >= limit).select(
+            pl.col(_ROW), pl.lit(column).alias("column"),
+            pl.format("more than {} days after its folder {}", pl.lit(rules.future_event_max_days), "folder")
+            .alias("problem"),
+            local_text(pl.col(column), rules).alias("value"),
+        )
+        for column in EVENT_COLUMNS.get(kind.name, ())
+    ]
+    return pl.concat(found).cast(FAILURES) if found else pl.DataFrame(schema=FAILURES)
+
+
+def stage_export(kind: ExportKind, raw: pl.DataFrame, rules: Rules | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed, accepted rows of one export and the SCHEMA exceptions of its rejected rows."""
+    rules = rules or default_rules()
     text = clean_text(kind, raw)
     format_problems = _failures(kind.raw, text)
     formatted = text.join(format_problems.select(_ROW).unique(), on=_ROW, how="anti")
@@ -89,7 +120,7 @@ def stage_export(kind: ExportKind, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.
         *[pl.col(name) for name in META_COLUMNS],
     )
     value_problems = _failures(kind.typed, typed)
-    problems = pl.concat([format_problems, value_problems])
+    problems = pl.concat([format_problems, value_problems, _too_far_ahead(kind, typed, rules)])
     formats = {name: fmt for name, (fmt, _) in kind.columns.items()}
     problems = problems.with_columns(
         pl.struct("column", "problem", "value")

@@ -1,0 +1,55 @@
+"""State files written so that a crash leaves the old file or the new one, never half of one.
+
+Each is written under a temporary name in its own folder, flushed to disk, then renamed over the
+final name (a rename within a folder is atomic), and the folder is flushed so the rename lasts.
+Readers treat a file that does not read back as missing, so a cache entry is rebuilt, not fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(temporary)` fills a temporary file beside `path`, which then replaces `path`."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(temporary)
+        fsync_path(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_path(path.parent)
+
+
+def write_text_durably(path: Path, text: str) -> None:
+    write_durably(path, lambda temporary: temporary.write_text(text))
+
+
+def parquet_reads(path: Path) -> bool:
+    """Whether a parquet file is whole (its footer reads back)."""
+    try:
+        pq.read_metadata(path)
+        return True
+    except Exception:  # pyarrow raises several kinds for a truncated or foreign file
+        return False
+
+
+def clear_temporaries(folder: Path) -> None:
+    """Remove what a writer killed mid-write left under a temporary name."""
+    for leftover in folder.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
