@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.inbox import folder_date
 from transforms.statement import Statement, statement
 
 
@@ -18,13 +19,15 @@ def published_folder(data_dir: Path, as_of: dt.date | None) -> Path:
     """out/<D>/, or the latest published day when D is not given."""
     out = data_dir / "out"
     if as_of is None:
-        days = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+        days = sorted(p.name for p in out.iterdir() if folder_date(p.name)) if out.is_dir() else []
         if not days:
             raise NotFound(f"nothing is published in {out} yet")
         return out / days[-1]
     folder = out / as_of.isoformat()
     if not (folder / "balances.parquet").exists():
         raise NotFound(f"{as_of} is not published in {out}")
+    if not (folder / "lots.parquet").exists():
+        raise NotFound(f"{as_of} was published before statements could be drawn (no lots.parquet): run it again")
     return folder
 
 

@@ -9,6 +9,7 @@ all at once, together with the warehouse's record of the day (see `flows/warehou
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import subprocess
 import time
 import uuid
@@ -38,6 +39,7 @@ from reports.spreadsheet import inert_text
 from reports.statement import as_text
 from reports.xlsx import write_xlsx
 from schemas import outputs
+from schemas.codes import EXCEPTION_SCHEMA
 from schemas.outputs import MOVEMENT_SCHEMA
 from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
@@ -57,14 +59,25 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 
 
+CODE_FILES = ("flows/*.py", "transforms/*.py", "transforms/sql/*.sql", "transforms/rules.toml", "schemas/*.py",
+              "reports/*.py")
+"""What computes the outputs: a change to any of them is a new code version (a new staged cache,
+and a restatement is put down to it)."""
+
+
 def code_version() -> str:
-    version = metadata.version("perfone-loyalty")
+    """The package version, the commit, and a digest of the code files as they are on disk, so
+    that an uncommitted change is a new version too."""
+    digest = hashlib.sha256()
+    for path in sorted(p for pattern in CODE_FILES for p in PROJECT_DIR.glob(pattern)):
+        digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    version = f"{metadata.version('perfone-loyalty')}+{digest.hexdigest()[:10]}"
     try:
         commit = subprocess.run(
             ["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()
-        return f"{version}+{commit}"
+        return f"{version}.{commit}"
     except (OSError, subprocess.SubprocessError):
         return version
 
@@ -273,14 +286,17 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> s
         rows, breaks = rollforward(figures, opening)
         create_table_artifact(rows.to_dicts(), key="loyalty-rollforward", description=f"Roll-forward of {as_of}")
         if breaks.height:
-            failed = write_failure(data_dir, as_of, breaks.with_columns(pl.lit(as_of).alias("business_date")))
+            failed = write_failure(data_dir, as_of, breaks.with_columns(pl.lit(as_of).alias("business_date"))
+                                   .select(list(EXCEPTION_SCHEMA)))
             log.error("the roll-forward of %s does not tie; the breaks are in %s", as_of, failed)
             create_markdown_artifact(break_markdown(as_of, breaks, failed), key="loyalty-reconciliation",
                                      description=f"Loyalty reconciliation of {as_of}: not published")
         check_rollforward(breaks, as_of)
         reported_since = warehouse.reported_since(as_of)
         exceptions = reported_exceptions(found, reported_since)
-        delta = balances_delta(balances, _previous_balances(out_root, opening), as_of)
+        previous = _previous_balances(out_root, opening)
+        previous_day = opening.as_of if previous is not None else None
+        delta = balances_delta(balances, previous, as_of)
         restated = restatements(figures)
         rollforward_file = rows.with_columns(pl.lit(as_of).alias("as_of"),
                                              pl.lit(opening.as_of, pl.Date).alias("opening_as_of"))
@@ -298,6 +314,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> s
         manifest = {
             "run_id": run_id, "as_of": as_of, "code_version": version, "rules_version": rules.version,
             "partitions": parts, "opening_as_of": opening.as_of, "exceptions_reported_since": reported_since,
+            "balances_delta_since": previous_day,
             "inputs": _input_manifest(files, found, pl.concat(duplicates)),
             "skipped": [{"path": path, "reason": message} for path, message in
                         found.filter(pl.col("code") == "SKIPPED_INPUT").select("source_file", "message").rows()],
@@ -311,6 +328,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> s
             "exceptions.csv": inert_text(exceptions),
             "rollforward.csv": rollforward_file,
             "restatements.csv": inert_text(restated),
+            "restatements.parquet": restated,
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
         publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since,

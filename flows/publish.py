@@ -111,6 +111,7 @@ def publish_folder(
         staging.rename(final)
         shutil.rmtree(previous, ignore_errors=True)
     fsync_path(out_root)
+    shutil.rmtree(out_root.parent / FAILED_DIR / name, ignore_errors=True)  # what stopped an earlier try
     return final
 
 

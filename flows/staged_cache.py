@@ -16,12 +16,15 @@ import polars as pl
 
 from flows.durable import clear_temporaries, parquet_reads, write_durably, write_text_durably
 from flows.inbox import CsvDialect, InboxFile, read_raw
+from flows.progress import tell
 from flows.publish import sha256_of
 from transforms.checks import FOUND_SCHEMA, concat_exceptions, empty_files
 from schemas.inputs import EXPORT_KINDS
 from transforms.staging import empty_raw, stage_export
 
 CACHE_DIR = ".staged"
+PROGRESS_FROM_FILES = 50
+"""Staging this many new files or more (a first load) tells its progress (flows.progress)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,14 @@ class StagedCache:
                 todo.append((file, digest))
             else:
                 known[file] = entry
+        done = rows = 0
         for batch in _batches(todo):
-            known.update(self._stage_batch(batch, dialects))
+            staged = self._stage_batch(batch, dialects)
+            known.update(staged)
+            done += len(batch)
+            rows += sum(entry.rows_read for entry in staged.values())
+            if len(todo) > PROGRESS_FROM_FILES:
+                tell(f"staged {done} of {len(todo)} new inbox files", done, len(todo), rows)
         return [known[file] for file in files]
 
     def _entry(self, file: InboxFile, digest: str) -> StagedFile | None:
@@ -89,7 +98,7 @@ class StagedCache:
             accepted, rejected, counted = self._paths(file, digest)
             accepted.parent.mkdir(parents=True, exist_ok=True)
             found = rejected_by_file.get((file.relative,), schema_rows.clear())
-            if file.path.stat().st_size == 0:
+            if raw.height == 0 and not file.path.read_bytes().strip():  # 0 bytes, or only blank lines
                 found = concat_exceptions([found, empty_files(pl.DataFrame(
                     {"source_file": [file.relative], "folder": [file.folder]}))])
             for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted), (found, rejected)):

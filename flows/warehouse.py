@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS publications (
     committed_at TIMESTAMPTZ, opening_as_of DATE, reported_since DATE, rules_version VARCHAR NOT NULL,
     code_version VARCHAR NOT NULL, pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL
 );
+ALTER TABLE publications ADD COLUMN IF NOT EXISTS reported_since DATE;
 CREATE TABLE IF NOT EXISTS closings (
     run_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, tier VARCHAR NOT NULL,
     pending BIGINT NOT NULL, available BIGINT NOT NULL, debt BIGINT NOT NULL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from pathlib import Path
 
 import polars as pl
@@ -38,10 +39,15 @@ def headline_markdown(report: FinanceReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _inert(text: str) -> str:
+    """Text shown as written in markdown: HTML escaped, markdown's special characters backslashed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(text, quote=False))
+
+
 def break_markdown(as_of: dt.date, breaks: pl.DataFrame, where: Path) -> str:
     """The headline of a night that did not publish: the roll-forward did not tie (messages escaped:
     they carry customer ids)."""
     lines = [f"# Loyalty reconciliation {as_of}: NOT PUBLISHED", "",
              f"The roll-forward does not tie ({breaks.height} ROLLFORWARD_BREAK rows, all in `{where}`):", ""]
-    lines += [f"- {html.escape(message)}" for message in breaks.get_column("message").head(BREAKS_SHOWN)]
+    lines += [f"- {_inert(message)}" for message in breaks.get_column("message").head(BREAKS_SHOWN)]
     return "\n".join(lines) + "\n"

@@ -50,9 +50,11 @@ def test_a_truncated_parquet_says_what_is_wrong(data_dir):
 def test_a_zero_byte_export_is_a_warning_not_a_stop(data_dir):
     (data_dir / "inbox/2026-03-31/orders.csv").write_bytes(b"")
     (data_dir / "inbox/2026-03-31/returns.parquet").write_bytes(b"")
+    (data_dir / "inbox/2026-03-31/customers.csv").write_bytes(b"\n\n")
     out, manifest, exceptions = published(data_dir)
     empty = exceptions.filter(pl.col("code") == "EMPTY_FILE")
-    assert sorted(empty["entity_id"]) == ["inbox/2026-03-31/orders.csv", "inbox/2026-03-31/returns.parquet"]
+    assert sorted(empty["entity_id"]) == ["inbox/2026-03-31/customers.csv", "inbox/2026-03-31/orders.csv",
+                                          "inbox/2026-03-31/returns.parquet"]
     assert set(empty["severity"]) == {"warning"}
     assert (out / "balances.csv").read_bytes() == (DEFAULT_DATA_DIR.parent / "tests/golden/2026-03-31/balances.csv"
                                                    ).read_bytes()

@@ -17,7 +17,7 @@ from flows.nightly import nightly
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1)", "<script>alert(1)</script>",
-           '"><img src=x onerror=alert(1)>']
+           '"><img src=x onerror=alert(1)>', "-2+3"]
 CUSTOMERS = HOSTILE
 FORMULA = ("=", "+", "-", "@")
 
@@ -40,11 +40,11 @@ def published(tmp_path_factory) -> Path:
     write(inbox / "2026-03-01/customers.csv",
           [{"customer_id": c, "registered_at": "2026-01-01T10:00:00+03:00", "birth_date": ""} for c in CUSTOMERS])
     write(inbox / "2026-03-01/orders.csv", [
-        order(f"{c}#order", c, "2026-03-01T12:00:00+03:00", "10000.00", promo=HOSTILE[(n + 1) % 5])
+        order(f"{c}#order", c, "2026-03-01T12:00:00+03:00", "10000.00", promo=HOSTILE[(n + 1) % len(HOSTILE)])
         for n, c in enumerate(CUSTOMERS)])
     write(inbox / "2026-03-02/adjustments.csv", [
         {"adjustment_id": f"{c}#adjustment", "customer_id": c, "created_at": "2026-03-02T10:00:00+03:00",
-         "points": "-100", "reason": HOSTILE[(n + 2) % 5]} for n, c in enumerate(CUSTOMERS)])
+         "points": "-100", "reason": HOSTILE[(n + 2) % len(HOSTILE)]} for n, c in enumerate(CUSTOMERS)])
     write(inbox / "2026-03-03/returns.csv", [  # late: returned on 03-01, restates 03-02
         {"return_id": f"{c}#return", "order_id": f"{c}#order", "line_no": "1", "kind": "return", "quantity": "1",
          "returned_at": "2026-03-01T18:00:00+03:00"} for c in CUSTOMERS[:2]])

@@ -121,13 +121,7 @@ def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir, cli_
     command = [sys.executable, "-m", "flows.cli", "run", "--date", "2026-03-31", "--data-dir", str(data_dir)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"published {data_dir / 'out' / '2026-03-31'}"
-    (data_dir / "inbox/2026-03-30/returns_x.csv").write_text("return_id\nR1\n")
-    failed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert failed.returncode != 0
-    assert failed.stderr.strip().splitlines() == [
-        "perfone-loyalty: not published: inbox/2026-03-30/returns_x.csv: lacks required column(s) "
-        "order_id, line_no, kind, quantity, returned_at"]
+    assert done.stdout.strip() == f"published {data_dir / 'out' / '2026-03-31'}"  # failures: test_unattended
     too_many = subprocess.run([*command, "--partitions", "257"], capture_output=True, text=True, env=env, timeout=60)
     assert (too_many.returncode, too_many.stderr.strip()) == (
         2, "perfone-loyalty run: argument --partitions: must be from 1 to 256, got '257' (see --help)")

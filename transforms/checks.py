@@ -85,10 +85,11 @@ def schema_violations(rejected: pl.DataFrame, kind: str, entity: str, has_custom
 
 
 def empty_files(files: pl.DataFrame) -> pl.DataFrame:
-    """EMPTY_FILE: 0-byte exports (`source_file`, `folder`), read as files with no rows."""
+    """EMPTY_FILE: exports with nothing in them, not even a header (`source_file`, `folder`), read
+    as files with no rows."""
     return exception_rows(
         files, "EMPTY_FILE", entity_id=pl.col("source_file"), source_row=pl.lit(None),
-        message=pl.format("{} is empty (0 bytes): read as a file with no rows", "source_file"),
+        message=pl.format("{} is empty (not even a header row): read as a file with no rows", "source_file"),
     )
 
 
