@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flows.lock import unwritable
 from synthetic.anomalies import MEANING, Anomalies
-from transforms.partition import BUCKETS as MAX_PARTS
+from transforms.partition import SHARDS as MAX_PARTS
 
 PROGRAM = "perfone-loyalty"
 EXIT_CODES = """exit codes:
@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--wait", type=_seconds, default=0, metavar="SECONDS",
                          help="if another run holds the data directory, wait up to this long for it (default: 0, "
                               "exit 3 at once)")
+        sub.add_argument("--cluster", metavar="ADDRESS",
+                         help="compute the customer parts on this Dask scheduler (tcp://host:8786), whose workers "
+                              "must see the data directory's path (default: two at a time on this machine)")
 
     run = command("run", "the nightly job for business date D: recompute from every inbox folder <= D, publish out/D/")
     run.add_argument("--date", type=_date, metavar="D", help="business date YYYY-MM-DD (default: yesterday in Moscow)")
@@ -197,7 +200,7 @@ def _nights(args, data_dir: Path) -> int:
                 from flows.nightly import nightly
 
                 for n, current in enumerate(days, start=1):
-                    published.append(nightly(current, data_dir, args.partitions))
+                    published.append(nightly(current, data_dir, args.partitions, cluster=args.cluster))
                     print(f"published {published[-1]}", flush=True)
                     if len(days) > 1:
                         tell(f"{n} of {len(days)} nights published, the last {current}", n, len(days))

@@ -29,8 +29,8 @@ from flows.explain import read_statements
 from flows.inbox import load_dialects, scan_inbox
 from flows.lock import holding, unwritable
 from flows.publish import ParquetAppender, partial_folder, publish_folder, settle_folders, sha256_of, write_failure
-from flows.staged_cache import StagedCache, StagedFile, arrival_enum, load_staged, no_rows
-from flows.staged_store import BUCKETED_KINDS, Bucketed, SegmentStore
+from flows.staged_cache import BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows
+from flows.staged_store import SHARDED_KINDS, SegmentStore, Sharded
 from flows.warehouse import Publication, Warehouse
 from reports.headline import break_markdown, headline_markdown
 from reports.html import render_html
@@ -49,7 +49,7 @@ from transforms.finance import (
     Figures, Opening, check_rollforward, closings_of, combine_figures, finance_report, restatements, rollforward,
 )
 from transforms.ledger import published_lots
-from transforms.partition import BUCKETS, in_part, part_of_routed, route_by_customer, route_small_kinds
+from transforms.partition import SHARDS, in_part, part_of_routed, route_by_customer, route_small_kinds
 from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
 from transforms.snapshot import compute_snapshot
@@ -92,18 +92,23 @@ SMALL_KINDS = ("customers", "promotions", "adjustments", "balances")
 
 @task(name="stage inbox", task_run_name="stage inbox up to {as_of}", cache_policy=NO_CACHE)
 def stage_inbox(data_dir: Path, as_of: dt.date, version: str
-                ) -> tuple[list[StagedFile], dict[str, pl.DataFrame], Bucketed, pl.DataFrame]:
+                ) -> tuple[list[StagedFile], dict[str, pl.DataFrame], Sharded, pl.DataFrame]:
     """Every export file of folders <= D staged (from the cache when seen before): the small
-    kinds routed to customer buckets in memory, order lines and returns bucketed on disk."""
+    kinds routed to customer shards in memory, order lines and returns sharded on disk."""
     dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
     found, skipped = scan_inbox(data_dir, as_of)
     files = cache.stage(found, dialects)
-    small, rejected = load_staged(files, SMALL_KINDS)
-    bucketed = SegmentStore(cache.root / "segments").update(files)
+    try:
+        small, rejected = cache.load(files, SMALL_KINDS)
+    except BrokenCacheEntry as broken:  # staged again, once
+        cache.forget(broken.files)
+        files = cache.stage(found, dialects)
+        small, rejected = cache.load(files, SMALL_KINDS)
+    sharded = SegmentStore(cache.root / "segments").update(files)
     entries = pl.DataFrame([(s.relative, s.folder, s.reason) for s in skipped], orient="row",
                            schema={"source_file": pl.String, "folder": pl.Date, "reason": pl.String})
-    return files, route_small_kinds(small), bucketed, concat_exceptions([rejected, skipped_inputs(entries)])
+    return files, route_small_kinds(small), sharded, concat_exceptions([rejected, skipped_inputs(entries)])
 
 
 class PartResult:
@@ -120,18 +125,19 @@ class PartResult:
 
 
 @task(name="recompute part", task_run_name="recompute part {part} of {parts}", cache_policy=NO_CACHE)
-def recompute(bucketed: Bucketed, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
+def recompute(sharded: Sharded, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
               empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool,
-              opening: Opening, routed_closings: pl.DataFrame) -> PartResult:
-    """The snapshot of one customer part as of D, its rows read from the bucketed store, its
-    movements and lots audited (they are published part by part), and its finance figures.
+              opening: Opening) -> PartResult:
+    """The snapshot of one customer part as of D, its order lines and returns read from the
+    sharded store, the rest (`small`, `opening`'s closings) already cut to the part; its movements
+    and lots audited (they are published part by part), and its finance figures. It depends on
+    nothing else, so it runs as well on a Dask worker that sees the store's path.
     `operational_reported`: whether D's folder brought operational balances, which a part cannot
-    tell from its own rows; `routed_closings`: the opening's closings with their buckets."""
+    tell from its own rows."""
     started = time.perf_counter()
-    staged = bucketed.part(part, parts, arrival, empty) | part_of_routed(small, part, parts)
-    own_opening = replace(opening, closings=routed_closings.filter(in_part(part, parts)).drop("bucket"))
+    staged = sharded.part(part, parts, arrival, empty) | small
     steps = {"read": round(time.perf_counter() - started, 3)}
-    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported, own_opening)
+    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported, opening)
     lots = published_lots(snapshot.ledger, rules)
     audit.fn("MOVEMENTS", snapshot.movements)
     audit.fn("LOTS", lots)
@@ -205,22 +211,41 @@ def _statements(folder: Path, balances: pl.DataFrame, rules: Rules):
     return written
 
 
-@flow(name="perfone-loyalty-nightly", task_runner=ThreadPoolTaskRunner(max_workers=PARTS_AT_ONCE))
+@flow(name="perfone-loyalty-nightly")
 def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None,
-            wait_seconds: float = 0) -> str:
+            wait_seconds: float = 0, cluster: str | None = None) -> str:
     """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
 
-    `partitions`: customer parts, PARTS_AT_ONCE computed at a time (default: by size; at most 256).
-    `wait_seconds`: how long to wait for another run holding the data directory."""
+    `partitions`: customer parts (default: by size; at most 256). `wait_seconds`: how long to wait
+    for another run holding the data directory. `cluster`: a Dask scheduler's address
+    (tcp://host:8786) to compute the parts on; none: two at a time here."""
     data_dir = Path(data_dir)
     problem = unwritable(data_dir) if data_dir.is_dir() else f"data directory {data_dir} does not exist"
     if problem:
         raise RuntimeError(problem)
     with holding(data_dir, f"nightly {as_of or 'yesterday'}", wait_seconds):
-        return _nightly(as_of, data_dir, partitions)
+        return _nightly(as_of, data_dir, partitions, cluster)
 
 
-def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> str:
+def part_runner(cluster: str | None):
+    """Where the customer parts run: PARTS_AT_ONCE threads here, or the workers of the Dask
+    scheduler at `cluster` (prefect-dask), which must see the data directory's path."""
+    if not cluster:
+        return ThreadPoolTaskRunner(max_workers=PARTS_AT_ONCE)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=cluster)
+
+
+def parts_at_once(runner) -> int:
+    """Parts in flight: two threads here; on a cluster, one per worker thread (at least two)."""
+    client = getattr(runner, "_client", None)
+    if client is None:
+        return PARTS_AT_ONCE
+    return max(PARTS_AT_ONCE, sum(client.nthreads().values()))
+
+
+def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, cluster: str | None) -> str:
     log = get_run_logger()
     rules = default_rules()
     as_of = as_of or yesterday(rules)
@@ -241,12 +266,12 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> s
 
     warehouse.start_run(run_id, as_of, rules.version, version)
     try:
-        files, small, bucketed, rejected = stage_inbox(data_dir, as_of, version)
+        files, small, sharded, rejected = stage_inbox(data_dir, as_of, version)
         opening = warehouse.opening(as_of, rules.version, version)
         clocked("stage")
-        parts = min(BUCKETS, partitions or max(1, -(-bucketed.order_rows // ORDER_ROWS_PER_PART)))
+        parts = min(SHARDS, partitions or max(1, -(-sharded.order_rows // ORDER_ROWS_PER_PART)))
         arrival = arrival_enum(files)
-        empty = {kind: no_rows(kind, arrival) for kind in BUCKETED_KINDS}
+        empty = {kind: no_rows(kind, arrival) for kind in SHARDED_KINDS}
         reported = reported_on(small["balances"], as_of)
         routed_closings = route_by_customer(opening.closings)
         folder = partial_folder(out_root, as_of.isoformat())
@@ -266,15 +291,19 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None) -> s
             for step, seconds in result.steps.items():
                 compute_steps[step] = round(compute_steps.get(step, 0.0) + seconds, 3)
 
-        running = deque()
-        for n in range(parts):  # PARTS_AT_ONCE computed side by side, collected in part order
-            running.append(recompute.submit(bucketed, small, n, parts, arrival, empty, rules, as_of, reported,
-                                            opening, routed_closings))
-            if len(running) == PARTS_AT_ONCE:
+        with part_runner(cluster) as runner:
+            at_once = parts_at_once(runner)
+            running = deque()
+            for n in range(parts):  # `at_once` computed side by side, collected in part order
+                own = replace(opening, closings=routed_closings.filter(in_part(n, parts)).drop("shard"))
+                running.append(runner.submit(recompute, parameters=dict(
+                    sharded=sharded, small=part_of_routed(small, n, parts), part=n, parts=parts, arrival=arrival,
+                    empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=own)))
+                if len(running) == at_once:
+                    collect(running.popleft().result())
+            while running:
                 collect(running.popleft().result())
-        while running:
-            collect(running.popleft().result())
-        del small, bucketed
+        del small, sharded
         written = {
             "movements.parquet": appended["movements"].close(pl.DataFrame(schema=MOVEMENT_SCHEMA)),
             "lots.parquet": appended["lots"].close(pl.DataFrame(schema=outputs.LOT_SCHEMA)),
@@ -356,7 +385,7 @@ def _why(problem: BaseException) -> str:
 @flow(name="perfone-loyalty-backfill")
 def backfill(
     start: dt.date, end: dt.date, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None,
-    wait_seconds: float = 0,
+    wait_seconds: float = 0, cluster: str | None = None,
 ) -> list[str]:
     """The nightly job for every date from start to end, in order, each published as it is done;
     the data directory is held for the whole backfill."""
@@ -365,6 +394,6 @@ def backfill(
     published = []
     with holding(Path(data_dir), f"backfill {start}..{end}", wait_seconds):
         for n, day in enumerate(days, start=1):
-            published.append(nightly(day, data_dir, partitions))
+            published.append(nightly(day, data_dir, partitions, cluster=cluster))
             log.info("published %s (%d of %d)", published[-1], n, len(days))
     return published

@@ -4,15 +4,23 @@ Files not seen before are staged in batches of one kind (memory: one batch's tex
 file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
 (its version) starts a new cache: staged rows never outlive the rules that made them. Entries are
 written durably (`flows.durable`); one that does not read back is staged again.
+
+`files.json` remembers each inbox file's size, modification time, sha256 and row counts: a file
+seen before and unchanged is neither read nor hashed again, so a night's fixed cost grows with
+what is new, not with the history. A changed file (same name, other size or time) is hashed
+again: new bytes are a new delivery, staged afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from flows.durable import clear_temporaries, parquet_reads, write_durably, write_text_durably
 from flows.inbox import CsvDialect, InboxFile, read_raw
@@ -35,6 +43,16 @@ class StagedFile:
     rejected: Path
     rows_read: int
     cached: bool
+    rejected_rows: int
+    """exception rows found while staging it (SCHEMA, EMPTY_FILE): most files have none"""
+
+
+class BrokenCacheEntry(RuntimeError):
+    """Cached rows that no longer read back; `files` are to be staged again."""
+
+    def __init__(self, files: list[StagedFile]):
+        super().__init__(f"{len(files)} staged cache entries do not read back")
+        self.files = files
 
 
 class StagedCache:
@@ -46,6 +64,11 @@ class StagedCache:
         for kind in self.root.glob("*") if self.root.exists() else []:
             if kind.is_dir():
                 clear_temporaries(kind)
+        self.index_path = self.root / "files.json"
+        try:
+            self.index = json.loads(self.index_path.read_text())
+        except (OSError, ValueError):
+            self.index = {}
 
     def _paths(self, file: InboxFile, digest: str) -> tuple[Path, Path, Path]:
         # the same bytes may sit in two folders: the folder and path are part of every row
@@ -59,12 +82,14 @@ class StagedCache:
         per file), then cached file by file."""
         known, todo = {}, []
         for file in files:
-            digest = sha256_of(file.path)
-            entry = self._entry(file, digest)
+            entry = self._unchanged(file)
             if entry is None:
-                todo.append((file, digest))
-            else:
-                known[file] = entry
+                digest = sha256_of(file.path)
+                entry = self._entry(file, digest)
+                if entry is None:
+                    todo.append((file, digest))
+                    continue
+            known[file] = entry
         done = rows = 0
         for batch in _batches(todo):
             staged = self._stage_batch(batch, dialects)
@@ -73,17 +98,93 @@ class StagedCache:
             rows += sum(entry.rows_read for entry in staged.values())
             if len(todo) > PROGRESS_FROM_FILES:
                 tell(f"staged {done} of {len(todo)} new inbox files", done, len(todo), rows)
-        return [known[file] for file in files]
+        entries = [known[file] for file in files]
+        self._remember(entries)
+        return entries
+
+    def _unchanged(self, file: InboxFile) -> StagedFile | None:
+        """The entry of a file seen before, as long as its size and modification time are the same."""
+        seen = self.index.get(file.relative)
+        if seen is None:
+            return None
+        status = file.path.stat()
+        if (seen["size"], seen["mtime_ns"]) != (status.st_size, status.st_mtime_ns):
+            return None
+        accepted, rejected, counted = self._paths(file, seen["sha256"])
+        if not counted.exists():
+            return None
+        return StagedFile(file, seen["sha256"], accepted, rejected, seen["rows"], True, seen["rejected"])
+
+    def _remember(self, entries: list[StagedFile]) -> None:
+        index = {}
+        for entry in entries:
+            status = entry.file.path.stat()
+            index[entry.file.relative] = {"size": status.st_size, "mtime_ns": status.st_mtime_ns,
+                                          "sha256": entry.sha256, "rows": entry.rows_read,
+                                          "rejected": entry.rejected_rows}
+        if index != self.index:
+            write_text_durably(self.index_path, json.dumps(index, sort_keys=True))
+            self.index = index
+
+    def gathered(self, files: list[StagedFile], kind: str) -> pl.DataFrame | None:
+        """Every staged row of one kind, in arrival order, from one gathered file instead of one
+        per inbox file: a night reads the gathered rows and the new files' only. The manifest names
+        the gathered file, written first, so a crash between the two leaves the old pair."""
+        entries = [f for f in files if f.file.kind == kind]
+        if not entries:
+            return None
+        key = [[f.file.relative, f.sha256] for f in entries]
+        folder = self.root / "gathered"
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = folder / f"{kind}.json"
+        try:
+            saved = json.loads(manifest.read_text())
+            data = folder / saved["file"]
+            reused = len(saved["files"]) if key[:len(saved["files"])] == saved["files"] and parquet_reads(data) else 0
+        except (OSError, ValueError, KeyError, TypeError):
+            reused = 0
+        fresh = [read_or_broken(f, f.accepted) for f in entries[reused:]]
+        if any(frame is None for frame in fresh):
+            raise BrokenCacheEntry([f for f, frame in zip(entries[reused:], fresh) if frame is None])
+        frames = [pl.read_parquet(data)] if reused else []
+        frame = pl.concat(frames + [f.with_columns(pl.col("source_file").cast(pl.String)) for f in fresh],
+                          how="vertical_relaxed")
+        if fresh:
+            name = f"{kind}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.parquet"
+            write_durably(folder / name, frame.write_parquet)
+            write_text_durably(manifest, json.dumps({"file": name, "files": key}))
+            for stale in folder.glob(f"{kind}-*.parquet"):
+                if stale.name != name:
+                    stale.unlink(missing_ok=True)
+        return frame
+
+    def load(self, files: list[StagedFile], kinds) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+        """load_staged, each kind from its gathered file: what a night reads grows with what is new."""
+        arrival = arrival_enum(files)
+        staged = {}
+        for name in kinds:
+            frame = self.gathered(files, name)
+            staged[name] = no_rows(name, arrival) if frame is None else frame.with_columns(
+                pl.col("source_file").cast(arrival))
+        return staged, _found_while_staging(files)
+
+    def forget(self, entries: list[StagedFile]) -> None:
+        """Drop entries that do not read back: the next `stage` stages their files again."""
+        for entry in entries:
+            for path in self._paths(entry.file, entry.sha256):
+                path.unlink(missing_ok=True)
+            self.index.pop(entry.file.relative, None)
 
     def _entry(self, file: InboxFile, digest: str) -> StagedFile | None:
         """The cached entry of a file, if it is whole; a broken one is removed (and staged again)."""
         accepted, rejected, counted = self._paths(file, digest)
         try:
             rows = int(counted.read_text())
-        except (OSError, ValueError):
+            found = pq.read_metadata(rejected).num_rows
+        except Exception:  # a missing, emptied or truncated entry: pyarrow raises several kinds
             rows = None
-        if rows is not None and parquet_reads(accepted) and parquet_reads(rejected):
-            return StagedFile(file, digest, accepted, rejected, rows, True)
+        if rows is not None and parquet_reads(accepted):
+            return StagedFile(file, digest, accepted, rejected, rows, True, found)
         for broken in (accepted, rejected, counted):
             broken.unlink(missing_ok=True)
         return None
@@ -104,7 +205,7 @@ class StagedCache:
             for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted), (found, rejected)):
                 write_durably(path, frame.write_parquet)
             write_text_durably(counted, str(raw.height))  # last: the entry counts once it is there
-            staged[file] = StagedFile(file, digest, accepted, rejected, raw.height, False)
+            staged[file] = StagedFile(file, digest, accepted, rejected, raw.height, False, found.height)
         return staged
 
 
@@ -132,21 +233,49 @@ def arrival_enum(files: list[StagedFile]) -> pl.Enum:
 
 
 def load_staged(files: list[StagedFile], kinds=tuple(EXPORT_KINDS)) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Staged rows of `kinds` in arrival order (the files are), and the SCHEMA rows of all files."""
-    staged = {}
+    """Staged rows of `kinds` in arrival order (the files are), and the exception rows staging
+    found in any file. Raises BrokenCacheEntry naming the entries that do not read back."""
     arrival = arrival_enum(files)
+    broken: list[StagedFile] = []
+
+    def read(entry: StagedFile, path: Path) -> pl.DataFrame | None:
+        frame = read_or_broken(entry, path)
+        if frame is None:
+            broken.append(entry)
+        return frame
+
+    staged = {}
     for name in kinds:
-        parts = [f.accepted for f in files if f.file.kind == name]
+        parts = [read(f, f.accepted) for f in files if f.file.kind == name]
         if parts:
             staged[name] = pl.concat(
-                [pl.read_parquet(p).with_columns(pl.col("source_file").cast(arrival)) for p in parts],
+                [p.with_columns(pl.col("source_file").cast(arrival)) for p in parts if p is not None],
                 how="vertical_relaxed",
-            )
+            ) if any(p is not None for p in parts) else no_rows(name, arrival)
         else:
             staged[name] = no_rows(name, arrival)
-    rejected = [pl.read_parquet(f.rejected) for f in files]
-    rejected = pl.concat(rejected, how="vertical_relaxed") if rejected else pl.DataFrame(schema=FOUND_SCHEMA)
-    return staged, rejected.select([pl.col(c).cast(t) for c, t in FOUND_SCHEMA.items()])
+    if broken:
+        raise BrokenCacheEntry(broken)
+    return staged, _found_while_staging(files)
+
+
+def read_or_broken(entry: StagedFile, path: Path) -> pl.DataFrame | None:
+    """A cached file's rows; None when it does not read back."""
+    try:
+        return pl.read_parquet(path)
+    except Exception:  # polars raises several kinds for a damaged file
+        return None
+
+
+def _found_while_staging(files: list[StagedFile]) -> pl.DataFrame:
+    """The exception rows staging found (SCHEMA, EMPTY_FILE), read only from the files that have any."""
+    rejected = [(f, read_or_broken(f, f.rejected)) for f in files if f.rejected_rows]
+    broken = [f for f, frame in rejected if frame is None]
+    if broken:
+        raise BrokenCacheEntry(broken)
+    frames = [frame for _, frame in rejected]
+    found = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=FOUND_SCHEMA)
+    return found.select([pl.col(c).cast(t) for c, t in FOUND_SCHEMA.items()])
 
 
 def no_rows(kind: str, arrival: pl.Enum) -> pl.DataFrame:

@@ -1,10 +1,10 @@
-"""The staged order lines and returns, bucketed by customer on disk, read one part at a time.
+"""The staged order lines and returns, sharded by customer on disk, read one part at a time.
 
 The per-file cache (`staged_cache`) holds each inbox file's typed rows. Here those rows are
 gathered into segments of about SEGMENT_ROWS rows, in arrival order: each segment is one parquet
-file sorted by customer bucket (`transforms.partition`) in row groups small enough that reading
-one part's bucket range skips the rest. Orders keep a map order -> bucket, segment by segment,
-so a line arriving later still goes to its order's bucket.
+file sorted by customer shard (`transforms.partition`) in row groups small enough that reading
+one part's shard range skips the rest. Orders keep a map order -> shard, segment by segment,
+so a line arriving later still goes to its order's shard.
 
 A run reuses the segments whose files are the run's first files, in order, unchanged; the files
 after them go into new segments (the last short segment is rebuilt with them, so one day's files
@@ -28,7 +28,7 @@ from transforms.partition import ORDER_MAP_SCHEMA, in_part, route_orders, route_
 
 SEGMENT_ROWS = 1_000_000
 ROW_GROUP_ROWS = 8_192
-BUCKETED_KINDS = ("orders", "returns")
+SHARDED_KINDS = ("orders", "returns")
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,9 @@ class SegmentStore:
         try:
             saved = json.loads(self.manifest.read_text())
             segments = {kind: [Segment(tuple(map(tuple, s["files"])), s["path"], s["rows"], s.get("order_map"))
-                               for s in saved.get(kind, [])] for kind in BUCKETED_KINDS}
+                               for s in saved.get(kind, [])] for kind in SHARDED_KINDS}
         except (OSError, ValueError, KeyError, TypeError):
-            return {kind: [] for kind in BUCKETED_KINDS}
+            return {kind: [] for kind in SHARDED_KINDS}
         for kind, kept in segments.items():
             whole = [parquet_reads(self.root / s.path) and (s.order_map is None or parquet_reads(self.root / s.order_map))
                      for s in kept]
@@ -91,7 +91,7 @@ class SegmentStore:
 
     def _write(self, kind: str, frame: pl.DataFrame) -> str:
         name = f"{kind}-{uuid.uuid4().hex[:12]}.parquet"
-        write_durably(self.root / name, lambda path: frame.sort("bucket", maintain_order=True).write_parquet(
+        write_durably(self.root / name, lambda path: frame.sort("shard", maintain_order=True).write_parquet(
             path, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4"))
         return name
 
@@ -110,11 +110,11 @@ class SegmentStore:
             segments.append(make(chunk, segments))
         return segments, appended
 
-    def update(self, staged: list[StagedFile]) -> Bucketed:
+    def update(self, staged: list[StagedFile]) -> Sharded:
         """Bring the segments up to the run's files (all staged, in arrival order)."""
         self.root.mkdir(parents=True, exist_ok=True)
         old = self._load()
-        by_kind = {kind: [f for f in staged if f.file.kind == kind] for kind in BUCKETED_KINDS}
+        by_kind = {kind: [f for f in staged if f.file.kind == kind] for kind in SHARDED_KINDS}
 
         running = {"segments": -1, "map": None}  # the order map of the segments built so far
 
@@ -142,14 +142,14 @@ class SegmentStore:
         for stale in self.root.iterdir():
             if stale.name not in used:
                 stale.unlink()
-        return Bucketed(self.root, segments, self._late_returns(returns, order_map))
+        return Sharded(self.root, segments, self._late_returns(returns, order_map))
 
     def _late_returns(self, segments: list[Segment], order_map: pl.DataFrame) -> pl.DataFrame | None:
         """Returns staged before their order arrived, routed again now that more orders are known."""
         if not segments:
             return None
         late = pl.scan_parquet([self.root / s.path for s in segments]).filter(~pl.col("order_known")).collect()
-        return route_returns(late.drop("bucket", "order_known"), order_map)
+        return route_returns(late.drop("shard", "order_known"), order_map)
 
     def _order_map(self, segments: list[Segment]) -> pl.DataFrame:
         maps = [pl.read_parquet(self.root / s.order_map) for s in segments]
@@ -157,13 +157,13 @@ class SegmentStore:
 
 
 @dataclass(frozen=True)
-class Bucketed:
-    """The run's bucketed order lines and returns; `part` reads one part of them."""
+class Sharded:
+    """The run's sharded order lines and returns; `part` reads one part of them."""
 
     root: Path
     segments: dict[str, list[Segment]]
     late_returns: pl.DataFrame | None
-    """returns whose order was not known when their segment was built, with today's bucket"""
+    """returns whose order was not known when their segment was built, with today's shard"""
 
     @property
     def order_rows(self) -> int:
@@ -184,9 +184,9 @@ class Bucketed:
                 self.late_returns.filter(in_part(part, parts)),
             ], how="vertical_relaxed")
         return {
-            kind: in_arrival_order(frames[kind].drop("bucket", "order_known", strict=False)
+            kind: in_arrival_order(frames[kind].drop("shard", "order_known", strict=False)
                                    .with_columns(pl.col("source_file").cast(arrival)))
             if kind in frames else empty[kind]
-            for kind in BUCKETED_KINDS
+            for kind in SHARDED_KINDS
         }
 

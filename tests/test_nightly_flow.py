@@ -51,9 +51,19 @@ def check_golden(request, name: str, frame: pl.DataFrame) -> None:
     assert text == path.read_text(), f"{name} differs from its golden (pytest --update-goldens if on purpose)"
 
 
-def test_golden_nights_on_the_bundled_sample(request, data_dir):
+@pytest.fixture(scope="module")
+def golden_nights(tmp_path_factory) -> Path:
+    """The sample's nights of 2026-02-10 then 2026-03-31, run once for the tests that only read them."""
+    target = tmp_path_factory.mktemp("golden") / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, target, ignore=shutil.ignore_patterns("out", "warehouse.duckdb*", ".prefect", ".staged"))
     for day in ("2026-02-10", "2026-03-31"):
-        out = run(data_dir, day)
+        run(target, day)
+    return target
+
+
+def test_golden_nights_on_the_bundled_sample(request, golden_nights):
+    for day in ("2026-02-10", "2026-03-31"):
+        out = golden_nights / "out" / day
         check_golden(request, f"{day}/balances.csv", pl.read_csv(out / "balances.csv", infer_schema=False))
         check_golden(request, f"{day}/exceptions.csv", pl.read_csv(out / "exceptions.csv", infer_schema=False))
         movements = pl.read_parquet(out / "movements.parquet")
@@ -62,8 +72,8 @@ def test_golden_nights_on_the_bundled_sample(request, data_dir):
             check_golden(request, f"{day}/{name}", pl.read_csv(out / name, infer_schema=False))
 
 
-def test_published_files_carry_the_contract_columns_and_a_manifest(data_dir):
-    out = run(data_dir, "2026-03-31")
+def test_published_files_carry_the_contract_columns_and_a_manifest(golden_nights):
+    out = golden_nights / "out" / "2026-03-31"
     assert pl.read_parquet(out / "balances.parquet").columns == BALANCE_COLUMNS
     assert pl.read_csv(out / "balances.csv").columns == BALANCE_COLUMNS
     assert pl.read_csv(out / "exceptions.csv").columns == EXCEPTION_COLUMNS

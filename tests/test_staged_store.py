@@ -1,4 +1,4 @@
-"""The bucketed store of order lines and returns: what a part reads from disk is what the in-memory
+"""The sharded store of order lines and returns: what a part reads from disk is what the in-memory
 routing of the same history gives that part, run after run, whatever was reused or rebuilt."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import flows.staged_store as store_module
 from flows.inbox import inbox_files, load_dialects
 from flows.nightly import DEFAULT_DATA_DIR
 from flows.staged_cache import StagedCache, arrival_enum, load_staged, no_rows
-from flows.staged_store import BUCKETED_KINDS, SegmentStore
+from flows.staged_store import SHARDED_KINDS, SegmentStore
 from transforms.partition import customer_parts
 
 
@@ -29,35 +29,35 @@ def small_segments(monkeypatch):
     monkeypatch.setattr(store_module, "SEGMENT_ROWS", 12)  # many segments out of the small sample
 
 
-def bucketed_run(data_dir, as_of: dt.date):
+def sharded_run(data_dir, as_of: dt.date):
     cache = StagedCache(data_dir, "test")
     files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
     return files, SegmentStore(cache.root / "segments").update(files)
 
 
-def assert_parts_match_memory(files, bucketed, parts: int):
+def assert_parts_match_memory(files, sharded, parts: int):
     arrival = arrival_enum(files)
-    empty = {kind: no_rows(kind, arrival) for kind in BUCKETED_KINDS}
+    empty = {kind: no_rows(kind, arrival) for kind in SHARDED_KINDS}
     staged, _ = load_staged(files)
     for n, expected in enumerate(customer_parts(staged, parts)):
-        read = bucketed.part(n, parts, arrival, empty)
-        for kind in BUCKETED_KINDS:
+        read = sharded.part(n, parts, arrival, empty)
+        for kind in SHARDED_KINDS:
             assert read[kind].equals(expected[kind]), (kind, n, parts)
 
 
 @pytest.mark.parametrize("parts", [1, 3, 7])
 def test_parts_read_from_disk_are_the_in_memory_parts(data_dir, parts):
-    files, bucketed = bucketed_run(data_dir, dt.date(2026, 3, 31))
-    assert len(bucketed.segments["orders"]) > 2
-    assert_parts_match_memory(files, bucketed, parts)
-    assert sum(bucketed.part(n, parts, arrival_enum(files), {})["orders"].height for n in range(parts)) == \
+    files, sharded = sharded_run(data_dir, dt.date(2026, 3, 31))
+    assert len(sharded.segments["orders"]) > 2
+    assert_parts_match_memory(files, sharded, parts)
+    assert sum(sharded.part(n, parts, arrival_enum(files), {})["orders"].height for n in range(parts)) == \
         load_staged(files)[0]["orders"].height
 
 
 def test_a_return_staged_before_its_order_meets_the_order_once_it_arrives(data_dir, monkeypatch):
     monkeypatch.setattr(store_module, "SEGMENT_ROWS", 1)  # every segment full: the return's is reused
-    _, early = bucketed_run(data_dir, dt.date(2026, 3, 2))
-    files, later = bucketed_run(data_dir, dt.date(2026, 3, 31))
+    _, early = sharded_run(data_dir, dt.date(2026, 3, 2))
+    files, later = sharded_run(data_dir, dt.date(2026, 3, 31))
     parked = early.late_returns.get_column("return_id").to_list()
     assert parked, "the sample has a return arriving before its order (C009)"
     moved = later.late_returns.filter(pl.col("order_known"))
@@ -67,14 +67,55 @@ def test_a_return_staged_before_its_order_meets_the_order_once_it_arrives(data_d
 
 def test_a_later_run_keeps_the_full_segments_and_rebuilds_after_a_changed_file(data_dir, monkeypatch):
     monkeypatch.setattr(store_module, "SEGMENT_ROWS", 3)
-    _, first = bucketed_run(data_dir, dt.date(2026, 2, 5))
-    files, second = bucketed_run(data_dir, dt.date(2026, 3, 31))
-    for kind in BUCKETED_KINDS:
+    _, first = sharded_run(data_dir, dt.date(2026, 2, 5))
+    files, second = sharded_run(data_dir, dt.date(2026, 3, 31))
+    for kind in SHARDED_KINDS:
         kept = [s.path for s in first.segments[kind][:-1]]  # the last, short one takes new files
         assert kept and [s.path for s in second.segments[kind][:len(kept)]] == kept, kind
 
     changed = data_dir / "inbox" / "2025-03-01" / "orders.csv"
     changed.write_text(changed.read_text().replace("C004", "C014", 1))
-    files, third = bucketed_run(data_dir, dt.date(2026, 3, 31))
+    files, third = sharded_run(data_dir, dt.date(2026, 3, 31))
     assert not {s.path for s in third.segments["returns"]} & {s.path for s in second.segments["returns"]}
     assert_parts_match_memory(files, third, 4)
+
+
+def test_an_unchanged_file_is_neither_read_nor_hashed_and_a_changed_one_is_staged_again(data_dir, monkeypatch):
+    import os
+
+    import flows.staged_cache as cache_module
+
+    as_of = dt.date(2026, 3, 31)
+    first = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    touched = {"read": [], "hashed": []}
+    read_raw, sha256_of = cache_module.read_raw, cache_module.sha256_of
+    monkeypatch.setattr(cache_module, "read_raw", lambda file, d: touched["read"].append(file.relative) or read_raw(file, d))
+    monkeypatch.setattr(cache_module, "sha256_of", lambda path: touched["hashed"].append(path.name) or sha256_of(path))
+    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    assert touched == {"read": [], "hashed": []}
+    assert [f.sha256 for f in again] == [f.sha256 for f in first] and all(f.cached for f in again)
+    changed = data_dir / "inbox/2026-03-30/orders.csv"
+    changed.write_text(changed.read_text().replace("6000.00", "6000.50"))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    after = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    assert touched == {"read": ["inbox/2026-03-30/orders.csv"], "hashed": ["orders.csv"]}
+    [restaged] = [f for f in after if not f.cached]
+    assert restaged.file.relative == "inbox/2026-03-30/orders.csv" and restaged.sha256 != next(
+        f.sha256 for f in first if f.file.relative == restaged.file.relative)
+
+
+def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
+    kinds = ("customers", "promotions", "adjustments", "balances")
+    for as_of in (dt.date(2026, 2, 5), dt.date(2026, 3, 31)):  # the second night reuses the first's
+        cache = StagedCache(data_dir, "test")
+        files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+        gathered, found = cache.load(files, kinds)
+        expected, expected_found = load_staged(files, kinds)
+        for kind in kinds:
+            assert gathered[kind].equals(expected[kind]), kind
+        assert found.equals(expected_found)
+    customers = data_dir / "inbox/2025-02-03/customers.csv"  # an early file changes: all is gathered again
+    customers.write_text(customers.read_text() + "C777,2025-02-03T10:00:00+03:00,\n")
+    cache = StagedCache(data_dir, "test")
+    files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    assert "C777" in cache.load(files, kinds)[0]["customers"]["customer_id"].to_list()

@@ -168,26 +168,85 @@ def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.da
             pl.format("birthday:{}:{}", "customer_id", "grant_date").alias("lot_id"),
         )
         .sort("customer_id", "grant_date")
+        .with_row_index("grant_index")
     )
 
 
 def _lots(orders, grants, returns, adjustments) -> pl.DataFrame:
-    """Every lot an event may open, ranked by lot id (the last FIFO tie-break, RULES 7)."""
-    columns = ["lot_id", "lot_kind", "customer_id", "created_at", "expiry"]
+    """Every lot an event may open, with its index (the kernel's), assigned here once; ranked by
+    lot id (the last FIFO tie-break, RULES 7). (lot_kind, source_index) names what opens it: the
+    order, birthday grant, applied return or positive adjustment of that index."""
+    columns = ["lot_id", "lot_kind", "source_index", "customer_id", "created_at", "expiry"]
     frames = [
         orders.select(pl.format("earn:{}", "order_id").alias("lot_id"), pl.lit("earn").alias("lot_kind"),
-                      "customer_id", pl.col("paid_at").alias("created_at"), "expiry"),
-        grants.select("lot_id", pl.lit("birthday").alias("lot_kind"), "customer_id",
-                      pl.col("granted_at").alias("created_at"), "expiry"),
+                      pl.col("order_index").alias("source_index"), "customer_id",
+                      pl.col("paid_at").alias("created_at"), "expiry"),
+        grants.select("lot_id", pl.lit("birthday").alias("lot_kind"), pl.col("grant_index").alias("source_index"),
+                      "customer_id", pl.col("granted_at").alias("created_at"), "expiry"),
         returns.select(pl.format("restore:{}:{}:{}", "return_id", "order_id", "line_no").alias("lot_id"),
-                       pl.lit("restore").alias("lot_kind"), "customer_id",
+                       pl.lit("restore").alias("lot_kind"), pl.col("return_index").alias("source_index"), "customer_id",
                        pl.col("returned_at").alias("created_at"), pl.lit(None, pl.Datetime("us", "UTC")).alias("expiry")),
         adjustments.filter(pl.col("points") > 0).select(
             pl.format("adjust:{}", "adjustment_id").alias("lot_id"), pl.lit("adjust").alias("lot_kind"),
-            "customer_id", pl.col("created_at"), "expiry"),
+            pl.col("adjustment_index").alias("source_index"), "customer_id", pl.col("created_at"), "expiry"),
     ]
-    lots = pl.concat([f.select(columns) for f in frames]).with_row_index("lot_index")
+    lots = pl.concat([f.select(columns).cast({"source_index": pl.Int64}) for f in frames]).with_row_index("lot_index")
     return lots.with_columns(pl.col("lot_id").rank("ordinal").cast(pl.Int64).alias("lot_rank"))
+
+
+def _with_lot(frame: pl.DataFrame, lots: pl.DataFrame, kind: str, source: str) -> pl.DataFrame:
+    """The frame with the index and rank of the lot of `kind` that its row `source` opens (-1: none)."""
+    opened = lots.filter(pl.col("lot_kind") == kind).select(
+        pl.col("source_index").alias(source), pl.col("lot_index").cast(pl.Int64).alias("lot"), "lot_rank")
+    return frame.with_columns(pl.col(source).cast(pl.Int64)).join(opened, on=source, how="left").with_columns(
+        pl.col("lot").fill_null(-1))
+
+
+EVENT_COLUMNS = {
+    "customer_id": pl.String, "time": pl.Int64, "priority": pl.Int64, "rank": pl.Int64,
+    "order": pl.Int64, "line": pl.Int64, "quantity": pl.Int64, "points": pl.Int64, "adjustment": pl.Int64,
+    "lot": pl.Int64, "ref": pl.Int64,
+}
+"""An event for the kernel (ledger_kernel.Events): `order`, `line`, `adjustment` index what it
+concerns, `quantity` a return's (-1: all that is left), `points` a birthday's or adjustment's,
+`lot` the lot it opens or matures; -1 where it does not apply. `ref`: its row in its own frame."""
+
+
+def _events(orders, grants, returns, adjustments, lots, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
+    """Every event of the snapshot, one frame, columns EVENT_COLUMNS (time in UTC microseconds)."""
+    pieces = [
+        _with_lot(orders.filter(pl.col("matures") < cutoff), lots, "earn", "order_index").select(
+            "customer_id", pl.col("matures").dt.epoch("us").alias("time"),
+            pl.lit(k.P_MATURITY).alias("priority"), pl.col("lot_rank").alias("rank"),
+            pl.col("order_index").alias("order"), "lot", pl.col("order_index").alias("ref"),
+        ),
+        _with_lot(grants, lots, "birthday", "grant_index").select(
+            "customer_id", pl.col("granted_at").dt.epoch("us").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
+            pl.col("lot_rank").alias("rank"), pl.lit(rules.birthday_points).alias("points"), "lot",
+            pl.col("grant_index").alias("ref"),
+        ),
+        _with_lot(orders, lots, "earn", "order_index").select(
+            "customer_id", pl.col("paid_at").dt.epoch("us").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
+            pl.col("order_index").alias("rank"), pl.col("order_index").alias("order"), "lot",
+            pl.col("order_index").alias("ref"),
+        ),
+        _with_lot(returns, lots, "restore", "return_index").select(
+            "customer_id", pl.col("returned_at").dt.epoch("us").alias("time"), pl.lit(k.P_RETURN).alias("priority"),
+            pl.col("return_index").alias("rank"), pl.col("line_index").alias("line"),
+            pl.col("quantity").fill_null(-1).alias("quantity"), "lot", pl.col("return_index").alias("ref"),
+        ),
+        _with_lot(adjustments, lots, "adjust", "adjustment_index").select(
+            "customer_id", pl.col("created_at").dt.epoch("us").alias("time"),
+            pl.lit(k.P_ADJUSTMENT).alias("priority"), pl.col("adjustment_index").alias("rank"), "points",
+            pl.col("adjustment_index").alias("adjustment"), "lot", pl.col("adjustment_index").alias("ref"),
+        ),
+    ]
+    missing = {"order": -1, "line": -1, "quantity": -1, "points": 0, "adjustment": -1}
+    return pl.concat([
+        piece.with_columns(pl.lit(value).alias(name) for name, value in missing.items() if name not in piece.columns)
+        .select(list(EVENT_COLUMNS)).cast(EVENT_COLUMNS)
+        for piece in pieces
+    ])
 
 
 def build_ledger_inputs(
@@ -217,49 +276,9 @@ def build_ledger_inputs(
         .with_row_index("customer_index")
     )
 
-    n_orders, n_grants, n_returns = orders.height, grants.height, returns.height
-    lot_of_grant = pl.int_range(pl.len()) + n_orders
-    lot_of_return = pl.int_range(pl.len()) + n_orders + n_grants
-    lot_of_adjustment = pl.col("points").gt(0).cum_sum() - 1 + n_orders + n_grants + n_returns
-    lot_rank = lots.get_column("lot_rank")
-    event_columns = ["customer_id", "time", "priority", "rank", "a", "b", "lot", "ref"]
-    pieces = [
-        orders.filter(pl.col("matures") < cutoff).select(
-            "customer_id", pl.col("matures").alias("time"), pl.lit(k.P_MATURITY).alias("priority"),
-            pl.col("order_index").alias("a"), pl.lit(0).alias("b"), pl.lit(-1).alias("lot"),
-            pl.col("order_index").alias("ref"),
-        ).with_columns(pl.col("a").map_batches(lambda s: lot_rank.gather(s), return_dtype=pl.Int64).alias("rank")),
-        grants.select(
-            "customer_id", pl.col("granted_at").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
-            pl.lit(rules.birthday_points).alias("a"), pl.lit(0).alias("b"), lot_of_grant.alias("lot"),
-            pl.int_range(pl.len()).alias("ref"),
-        ).with_columns(pl.col("lot").map_batches(lambda s: lot_rank.gather(s), return_dtype=pl.Int64).alias("rank")),
-        orders.select(
-            "customer_id", pl.col("paid_at").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
-            pl.col("order_index").alias("rank"), pl.col("order_index").alias("a"), pl.lit(0).alias("b"),
-            pl.col("order_index").alias("lot"), pl.col("order_index").alias("ref"),
-        ),
-        returns.select(
-            "customer_id", pl.col("returned_at").alias("time"), pl.lit(k.P_RETURN).alias("priority"),
-            pl.col("return_index").alias("rank"), pl.col("line_index").alias("a"),
-            pl.col("quantity").fill_null(-1).alias("b"), lot_of_return.alias("lot"),
-            pl.col("return_index").alias("ref"),
-        ),
-        adjustments.select(
-            "customer_id", pl.col("created_at").alias("time"), pl.lit(k.P_ADJUSTMENT).alias("priority"),
-            pl.col("adjustment_index").alias("rank"), pl.col("points").alias("a"),
-            pl.col("adjustment_index").alias("b"),
-            pl.when(pl.col("points") > 0).then(lot_of_adjustment).otherwise(-1).alias("lot"),
-            pl.col("adjustment_index").alias("ref"),
-        ),
-    ]
-    events = pl.concat(
-        [piece.select(event_columns).with_columns(pl.col("time").dt.epoch("us")) for piece in pieces],
-        how="vertical_relaxed",
-    )
+    events = _events(orders, grants, returns, adjustments, lots, rules, cutoff)
     events = (
         events.join(customers, on="customer_id")
-        .with_columns(pl.col(c).cast(pl.Int64) for c in ("time", "priority", "rank", "a", "b", "lot", "ref"))
         .sort("customer_index", "time", "priority", "rank")
     )
     inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events, history)

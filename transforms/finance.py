@@ -152,17 +152,18 @@ def part_figures(
     """The finance figures of one part's snapshot; `opening.closings` holds this part's customers."""
     opened = micros_of(cutoff_of(opening.as_of, rules)) if opening.as_of else None
     before = pl.col("time") < opened if opened is not None else pl.lit(False)
-    moves = ledger.tallies.with_columns(pl.col("kind").cast(pl.String), pl.col("bucket").cast(pl.String))
+    moves = ledger.tallies  # kind and bucket stay coded (Enum) until grouped
     customer_ids = ledger.customers.select("customer_index", "customer_id")
 
     kinds = (
         moves.filter(~before).group_by("kind", "bucket").agg(pl.col("points").sum())
-        .select(pl.col("kind").alias("line"), "bucket", "points")
+        .select(pl.col("kind").cast(pl.String).alias("line"), pl.col("bucket").cast(pl.String), "points")
     )
     walked = (
         moves.group_by("customer_index", "bucket")
         .agg(pl.col("points").filter(before).sum().alias("recomputed"),
              pl.col("points").filter(~before).sum().alias("movements"))
+        .with_columns(pl.col("bucket").cast(pl.String))
     )
     held = ledger.lots.filter(pl.col("remaining") > 0).group_by("customer_index").agg(
         pl.col("remaining").filter(pl.col("pending")).sum().alias("pending"),
@@ -234,11 +235,8 @@ def late_sources(history: History, customers: pl.DataFrame, since: dt.date, rule
     """grain [customer_id]: the rows received after `since` that can change that day's closing of
     these customers (`history.influences` before its cut-off), as 'file:row; ...'."""
     cut = cutoff_of(since, rules)
-    rows = (
-        influences(history)
-        .filter((pl.col("folder") > since) & (pl.col("instant").is_null() | (pl.col("instant") < cut)))
-        .join(customers, on="customer_id", how="semi")
-    )
+    rows = influences(history, customers).filter(
+        (pl.col("folder") > since) & (pl.col("instant").is_null() | (pl.col("instant") < cut)))
     named = (
         rows.with_columns(pl.format("{}:{}", "source_file", "source_row").alias("row"))
         .group_by("customer_id").agg(pl.col("row").unique().sort())

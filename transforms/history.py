@@ -39,8 +39,12 @@ class History:
     """grain [promo_code]: the latest row received and where it came from; `first_folder`"""
     delivery_rows: pl.DataFrame
     """grain [order_id, line_no]: where each line's delivered_at came from (for FUTURE_EVENT)"""
+    duplicates: pl.DataFrame
+    """grain [source_file, source_row]: rows of orders, returns and adjustments that repeated a
+    standing row and added nothing (neither a version, nor the delivery, nor a conflict)"""
 
 
+DUPLICATE_COLUMNS = ("source_file", "source_row")
 CONTENT_COLUMNS = ("sku", "quantity", "unit_price", "discount", "points_redeemed", "promo_code", "currency")
 HEADER_COLUMNS = ("customer_id", "channel", "paid_at")
 
@@ -57,8 +61,9 @@ def _hash(values: pl.Series) -> pl.Series:
     return values.hash(seed=_SEED)
 
 
-def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(standing order lines, where their delivery came from, ORDER_CONFLICT exceptions).
+def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(standing order lines, where their delivery came from, ORDER_CONFLICT exceptions, the rows
+    that were duplicates).
 
     RULES 12: the first version of a line stands. A later version equal in every column but
     delivered_at is a duplicate, or the delivery update when the line had none; any other
@@ -107,7 +112,11 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     delivery_rows = pl.concat([
         standing.select("order_id", "line_no", "customer_id"), delivery.select("delivered_at", *ARRIVAL),
     ], how="horizontal").filter(pl.col("delivered_at").is_not_null())
-    return lines, delivery_rows, exceptions
+    brought_delivery = standing.get_column("delivery_row").filter(standing.get_column("delivery_row") >= 0)
+    duplicates = versions.with_row_index("position").filter(
+        (pl.col("status") == vk.REPEAT) & ~pl.col("position").is_in(brought_delivery.cast(pl.UInt32).implode())
+    ).select(DUPLICATE_COLUMNS)
+    return lines, delivery_rows, exceptions, duplicates
 
 
 def _hashes_held(versions: pl.DataFrame) -> bool:
@@ -133,7 +142,7 @@ def _hashes_held(versions: pl.DataFrame) -> bool:
     )
 
 
-def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """accept_order_lines by joins on the ids themselves: the reference for the kernel path.
 
     RULES 12: the first version of a line stands. A later version equal in every column but
@@ -187,27 +196,34 @@ def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
         pl.col("delivered_source_file").alias("source_file"),
         pl.col("delivered_source_row").alias("source_row"),
     )
-    return lines, delivery_rows, exceptions
+    brought_delivery = (pl.col("source_file") == pl.col("delivered_source_file")) & (
+        pl.col("source_row") == pl.col("delivered_source_row"))
+    duplicates = versions.filter(
+        ~pl.col("is_first") & pl.col("conflict").is_null() & ~brought_delivery.fill_null(False)
+    ).select(DUPLICATE_COLUMNS)
+    return lines, delivery_rows, exceptions, duplicates
 
 
 def accept_keyed_rows(
     staged: pl.DataFrame, key: list[str], entity: str, what: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """First version per key stands; an identical repeat is ignored, a different one is ROW_CONFLICT.
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """First version per key stands; an identical repeat is ignored (a duplicate), a different one
+    is ROW_CONFLICT. (standing rows, exceptions, duplicates.)
 
     Only rows whose key hash repeats are compared (equal keys hash equal: none is missed)."""
     repeated = staged.select(pl.struct(key).hash(seed=_SEED).is_duplicated()).to_series()
     if not repeated.any():
-        return staged, _first_versions(staged.clear(), key, entity, what)[1]
+        return staged, *_first_versions(staged.clear(), key, entity, what)[1:]
     arrival = pl.int_range(pl.len()).alias("__arrival")
     once = staged.with_columns(arrival).filter(~repeated)
-    standing, exceptions = _first_versions(staged.with_columns(arrival).filter(repeated), key, entity, what)
-    return pl.concat([once, standing]).sort("__arrival").drop("__arrival"), exceptions
+    standing, exceptions, duplicates = _first_versions(
+        staged.with_columns(arrival).filter(repeated), key, entity, what)
+    return pl.concat([once, standing]).sort("__arrival").drop("__arrival"), exceptions, duplicates
 
 
 def _first_versions(
     staged: pl.DataFrame, key: list[str], entity: str, what: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     values = [c for c in staged.columns if c not in (*ARRIVAL, "__arrival")]
     versions = staged.with_columns(
         pl.int_range(pl.len()).over(key).alias("version"),
@@ -216,7 +232,8 @@ def _first_versions(
     conflicts = versions.filter(~pl.col("same_as_first"))
     exceptions = row_conflicts(conflicts, entity, what)
     standing = versions.filter(pl.col("version") == 0).drop("version", "same_as_first")
-    return standing, exceptions
+    duplicates = versions.filter((pl.col("version") > 0) & pl.col("same_as_first")).select(DUPLICATE_COLUMNS)
+    return standing, exceptions, duplicates
 
 
 def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
@@ -258,11 +275,11 @@ def in_arrival_order(frame: pl.DataFrame) -> pl.DataFrame:
 def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFrame]:
     """All accepted rows of every kind, and the conflict exceptions found on the way."""
     staged = {kind: in_arrival_order(frame) for kind, frame in staged.items()}
-    lines, delivery, line_conflicts = accept_order_lines(staged["orders"])
-    returns, return_conflicts = accept_keyed_rows(
+    lines, delivery, line_conflicts, line_duplicates = accept_order_lines(staged["orders"])
+    returns, return_conflicts, return_duplicates = accept_keyed_rows(
         staged["returns"], ["return_id", "order_id", "line_no"], "return_id", "return"
     )
-    adjustments, adjustment_conflicts = accept_keyed_rows(
+    adjustments, adjustment_conflicts, adjustment_duplicates = accept_keyed_rows(
         staged["adjustments"], ["adjustment_id"], "adjustment_id", "adjustment"
     )
     history = History(
@@ -272,6 +289,7 @@ def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFram
         customers=latest_customers(staged["customers"]),
         promotions=latest_promotions(staged["promotions"]),
         delivery_rows=delivery,
+        duplicates=pl.concat([line_duplicates, return_duplicates, adjustment_duplicates], how="vertical_relaxed"),
     )
     return history, concat_exceptions([line_conflicts, return_conflicts, adjustment_conflicts])
 
@@ -281,7 +299,7 @@ INFLUENCES = {"customer_id": pl.String, "instant": pl.Datetime("us", "UTC"), "fo
 """grain: a standing row that shapes a customer's ledger from `instant` on (null: from the start)."""
 
 
-def influences(history: History) -> pl.DataFrame:
+def influences(history: History, customers: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every row that can change a customer's points at or after its instant, with the folder it
     arrived in: order lines at payment; their deliveries and promotions also at the order's
     payment (the latest delivery sets the maturity, the latest promotions row the earning);
@@ -289,19 +307,27 @@ def influences(history: History) -> pl.DataFrame:
 
     So the state of a customer at instant t depends only on the rows with instant <= t: a row
     arriving in a folder after D that reaches back before D's cut-off can restate D, and the
-    latest folder among the rows up to an event is when that event's outcome became known."""
+    latest folder among the rows up to an event is when that event's outcome became known.
+    `customers`: only theirs (a frame with customer_id), which is much cheaper when they are few."""
     where = ["folder", "source_file", "source_row"]
-    paid = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at", "promo_code")
+
+    def theirs(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame if customers is None else frame.join(customers.select("customer_id"), on="customer_id",
+                                                          how="semi")
+
+    lines = theirs(history.order_lines)
+    paid = lines.select("order_id", "line_no", "customer_id", "paid_at", "promo_code")
     frames = [
-        history.order_lines.select("customer_id", pl.col("paid_at").alias("instant"), *where),
-        history.delivery_rows.join(paid.drop("customer_id"), on=["order_id", "line_no"])
+        lines.select("customer_id", pl.col("paid_at").alias("instant"), *where),
+        theirs(history.delivery_rows).join(paid.drop("customer_id"), on=["order_id", "line_no"])
         .select("customer_id", pl.col("paid_at").alias("instant"), *where),
         history.returns.join(paid.select("order_id", "line_no", "customer_id"), on=["order_id", "line_no"])
         .select("customer_id", pl.col("returned_at").alias("instant"), *where),
-        history.adjustments.select("customer_id", pl.col("created_at").alias("instant"), *where),
-        history.customers.filter(pl.col("folder").is_not_null())
+        theirs(history.adjustments).select("customer_id", pl.col("created_at").alias("instant"), *where),
+        theirs(history.customers).filter(pl.col("folder").is_not_null())
         .select("customer_id", pl.lit(None, pl.Datetime("us", "UTC")).alias("instant"), *where),
-        history.promotions.select("promo_code", *where).join(paid, on="promo_code")
+        history.promotions.select("promo_code", *where).join(paid.filter(pl.col("promo_code").is_not_null()),
+                                                             on="promo_code")
         .select("customer_id", pl.col("paid_at").alias("instant"), *where),
     ]
     return pl.concat([f.cast(INFLUENCES) for f in frames])
@@ -311,7 +337,7 @@ def known_from(events: pl.DataFrame, history: History) -> pl.Series:
     """For rows of (customer_id, time in UTC microseconds): the latest folder among the rows that
     shape that customer up to that time, the night the outcome of such an event became known."""
     shaping = (
-        influences(history).join(events.select("customer_id").unique(), on="customer_id", how="semi")
+        influences(history, events.select("customer_id").unique())
         .select("customer_id", pl.col("instant").dt.epoch("us").fill_null(np.iinfo(np.int64).min).alias("at"),
                 "folder")
         .sort("customer_id", "at")
@@ -323,17 +349,10 @@ def known_from(events: pl.DataFrame, history: History) -> pl.Series:
     return found.get_column("folder").alias("arrival")
 
 
-def duplicates_by_file(staged: dict[str, pl.DataFrame], history: History, conflicts: pl.DataFrame) -> pl.DataFrame:
-    """grain [source_file]: rows of order, returns and adjustments files that repeat a row already
-    standing and add nothing: neither the standing version, nor the delivery it brought, nor a
-    conflict. For the manifest's count: read = applied + duplicates + conflicts + rejected."""
-    where = [pl.col("source_file").cast(pl.String), "source_row"]
-    used = pl.concat([
-        frame.select(where) for frame in (history.order_lines, history.delivery_rows, history.returns,
-                                          history.adjustments, conflicts)
-    ]).unique()
-    rows = pl.concat([staged[kind].select(where) for kind in ("orders", "returns", "adjustments")])
+def duplicates_by_file(history: History) -> pl.DataFrame:
+    """grain [source_file]: rows that repeated a standing row and added nothing, per file. For the
+    manifest's count: read = applied + duplicates + conflicts + parked + rejected."""
     return (
-        rows.join(used, on=["source_file", "source_row"], how="anti")
-        .group_by("source_file").agg(pl.len().cast(pl.Int64).alias("duplicates"))
+        history.duplicates.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("duplicates"))
+        .with_columns(pl.col("source_file").cast(pl.String))
     )

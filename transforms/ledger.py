@@ -45,27 +45,29 @@ def _instants(frame: pl.DataFrame, name: str, missing: int) -> np.ndarray:
     return np.ascontiguousarray(frame.get_column(name).dt.epoch("us").fill_null(missing).to_numpy())
 
 
-def walk(inputs: LedgerInputs, rules: Rules, cutoff: dt.datetime):
-    """Run the kernel, growing its movement buffer until everything fits."""
+def _int64(frame: pl.DataFrame, name: str) -> np.ndarray:
+    return np.ascontiguousarray(frame.get_column(name).cast(pl.Int64).to_numpy())
+
+
+def walk(inputs: LedgerInputs, rules: Rules, cutoff: dt.datetime) -> k.Walk:
+    """The kernel's walk over the snapshot's events, its inputs named field by field."""
     ev, lots, orders, lines = inputs.events, inputs.lots, inputs.orders, inputs.lines
-    arrays = (
-        _column(ev, "customer_index").astype(np.int64), _column(ev, "time"), _column(ev, "priority"),
-        _column(ev, "a"), _column(ev, "b"), _column(ev, "lot"),
-        _instants(lots, "created_at", 0), _instants(lots, "expiry", k.NO_EXPIRY), _column(lots, "lot_rank"),
-        _column(orders, "net_kop"), _column(orders, "base_kop"),
-        _column(orders, "redeemed_points").astype(np.int64), _column(orders, "order_index").astype(np.int64),
-        _column(lines, "order_index").astype(np.int64), _column(lines, "quantity"), _column(lines, "net_kop"),
-        _column(lines, "paid_kop"), _column(lines, "eligible"), _column(lines, "points_redeemed"),
-        np.array([t.from_kopecks for t in rules.tiers], np.int64),
-        np.array([t.rate_bp for t in rules.tiers], np.int64),
+    earn_lots = lots.filter(pl.col("lot_kind") == "earn").select(
+        pl.col("source_index").alias("order_index"), "lot_index")
+    order_lot = orders.select(pl.col("order_index").cast(pl.Int64)).join(
+        earn_lots, on="order_index", how="left", maintain_order="left")
+    return k.walk_ledger(
+        k.Events(*(_int64(ev, name) for name in (
+            "customer_index", "time", "priority", "order", "line", "quantity", "points", "adjustment", "lot"))),
+        k.Lots(_instants(lots, "created_at", 0), _instants(lots, "expiry", k.NO_EXPIRY), _int64(lots, "lot_rank")),
+        k.Orders(_int64(orders, "net_kop"), _int64(orders, "base_kop"), _int64(orders, "redeemed_points"),
+                 _int64(order_lot, "lot_index")),
+        k.Lines(_int64(lines, "order_index"), _int64(lines, "quantity"), _int64(lines, "net_kop"),
+                _int64(lines, "paid_kop"), _column(lines, "eligible"), _int64(lines, "points_redeemed")),
+        k.Tiers(np.array([t.from_kopecks for t in rules.tiers], np.int64),
+                np.array([t.rate_bp for t in rules.tiers], np.int64)),
         inputs.customers.height, micros_of(cutoff),
     )
-    capacity = 4 * (ev.height + lots.height) + 64
-    while True:
-        result = k.run_ledger(*arrays, capacity)
-        if not result[0]:
-            return result[1:]
-        capacity *= 2
 
 
 def _coded(codes: np.ndarray, names: tuple[str, ...]) -> pl.Series:
@@ -118,23 +120,24 @@ def _movements(inputs: LedgerInputs, mv: np.ndarray, tallies: pl.DataFrame, rule
 def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Ledger, pl.DataFrame]:
     """Walk the snapshot's events; the ledger, and the exceptions only the walk can find."""
     cutoff = cutoff_of(as_of, rules)
-    (mv, remaining, pending, expiry, spend, debt, order_rate, order_points, kept, xs) = walk(inputs, rules, cutoff)
-    tallies = _tallies(mv)
-    movements = _movements(inputs, mv, tallies, rules)
-    orders = inputs.orders.with_columns(pl.Series("rate_bp", order_rate), pl.Series("points", order_points))
+    walked = walk(inputs, rules, cutoff)
+    tallies = _tallies(walked.movements)
+    movements = _movements(inputs, walked.movements, tallies, rules)
+    orders = inputs.orders.with_columns(
+        pl.Series("rate_bp", walked.order_rate), pl.Series("points", walked.order_points))
     lots = inputs.lots.with_columns(
         _lot_customers(inputs),
         _issued(tallies, inputs.lots.height),
-        pl.Series("remaining", remaining),
-        pl.Series("pending", pending),
-        pl.Series("expiry", expiry).replace(k.NO_EXPIRY, None).cast(INSTANT),
-        *_earning_terms(orders, inputs.lots.height),
-    )
-    customers = inputs.customers.with_columns(pl.Series("spend_kop", spend), pl.Series("debt_points", debt))
-    lines = inputs.lines.with_columns(pl.Series("kept_quantity", kept))
+        pl.Series("remaining", walked.remaining),
+        pl.Series("pending", walked.pending),
+        pl.Series("expiry", walked.expiry).replace(k.NO_EXPIRY, None).cast(INSTANT),
+    ).join(_earning_terms(orders), on=["lot_kind", "source_index"], how="left", maintain_order="left")
+    customers = inputs.customers.with_columns(
+        pl.Series("spend_kop", walked.spend), pl.Series("debt_points", walked.debt))
+    lines = inputs.lines.with_columns(pl.Series("kept_quantity", walked.kept))
     ledger = Ledger(movements, tallies, lots, customers, lines, orders)
     return ledger, concat_exceptions([
-        _kernel_exceptions(inputs, xs), checks.undelivered(ledger.orders, ledger.lines, rules, as_of),
+        _kernel_exceptions(inputs, walked.findings), checks.undelivered(ledger.orders, ledger.lines, rules, as_of),
     ])
 
 
@@ -169,14 +172,11 @@ def published_lots(ledger: Ledger, rules: Rules) -> pl.DataFrame:
     )
 
 
-def _earning_terms(orders: pl.DataFrame, n_lots: int) -> list[pl.Series]:
-    """An earn lot's maturity instant, cashback rate (basis points) and earning base (kopecks);
-    earn lots are the first lots, in order index order. Null for other lots."""
-    missing = n_lots - orders.height
-    return [
-        orders.get_column(name).extend(pl.Series([None] * missing, dtype=orders.schema[name])).alias(alias)
-        for name, alias in (("matures", "matures"), ("rate_bp", "rate_bp"), ("base_kop", "base_kop"))
-    ]
+def _earning_terms(orders: pl.DataFrame) -> pl.DataFrame:
+    """An earn lot's maturity instant, cashback rate (basis points) and earning base (kopecks), by
+    the lot's (lot_kind, source_index); other lots get none."""
+    return orders.select(pl.lit("earn").alias("lot_kind"), pl.col("order_index").cast(pl.Int64).alias("source_index"),
+                         "matures", "rate_bp", "base_kop")
 
 
 def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:

@@ -12,6 +12,8 @@ Units: instants in UTC microseconds, money in kopecks, rates in basis points, po
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -36,6 +38,75 @@ M_TIME, M_CUST, M_LOT, M_KIND, M_BUCKET, M_POINTS, M_SRC_KIND, M_SRC = range(8)
 
 NO_EXPIRY = np.iinfo(np.int64).max
 RATE_SCALE = 1_000_000  # kopecks x basis points -> points
+
+
+class Events(NamedTuple):
+    """What the kernel walks, sorted by customer, time, priority, rank; -1 where a field does not
+    apply to an event's priority (see events.EVENT_COLUMNS)."""
+
+    customer: np.ndarray  # customer index
+    time: np.ndarray  # UTC microseconds
+    priority: np.ndarray  # P_*
+    order: np.ndarray  # maturity, order: the order's index
+    line: np.ndarray  # return: the order line's index
+    quantity: np.ndarray  # return: the quantity (-1: all that is left)
+    points: np.ndarray  # birthday, adjustment: the points (signed for an adjustment)
+    adjustment: np.ndarray  # adjustment: its index
+    lot: np.ndarray  # the lot it opens (birthday, order, return, credit) or matures
+
+
+class Lots(NamedTuple):
+    """By lot index: when each lot is created, when it expires (NO_EXPIRY: set by the walk), its
+    rank by lot id (the last FIFO tie-break)."""
+
+    created: np.ndarray
+    expiry: np.ndarray
+    rank: np.ndarray
+
+
+class Orders(NamedTuple):
+    """By order index: net amount and earning base (kopecks), points redeemed, its earn lot."""
+
+    net: np.ndarray
+    base: np.ndarray
+    redeemed: np.ndarray
+    lot: np.ndarray
+
+
+class Lines(NamedTuple):
+    """By line index: its order, quantity, net amount and money paid (kopecks), whether it earns,
+    the points redeemed on it."""
+
+    order: np.ndarray
+    quantity: np.ndarray
+    net: np.ndarray
+    paid: np.ndarray
+    eligible: np.ndarray
+    redeemed: np.ndarray
+
+
+class Tiers(NamedTuple):
+    """The rules' tiers, rising: threshold in kopecks, cashback in basis points."""
+
+    from_kopecks: np.ndarray
+    rate_bp: np.ndarray
+
+
+class Walk(NamedTuple):
+    """What the walk leaves: the movements (M_* columns), each lot's points left, whether it is
+    still pending and its expiry; each customer's spend and debt; each order's rate and points;
+    each line's kept quantity; and the findings (code, event position, points) of X_* codes."""
+
+    movements: np.ndarray
+    remaining: np.ndarray
+    pending: np.ndarray
+    expiry: np.ndarray
+    spend: np.ndarray
+    debt: np.ndarray
+    order_rate: np.ndarray
+    order_points: np.ndarray
+    kept: np.ndarray
+    findings: np.ndarray
 
 
 @njit(cache=True)
@@ -110,23 +181,27 @@ def sweep_expired(mv, n, c, t, open_lots, n_open, remaining, pending, expiry, ra
     return n, kept, next_expiry
 
 
-@njit(cache=True, nogil=True)
-def run_ledger(
-    ev_cust, ev_time, ev_prio, ev_a, ev_b, ev_lot,
-    lot_created, lot_expiry, lot_rank,
-    order_net, order_base, order_redeem, order_lot,
-    line_order, line_qty, line_net, line_paid, line_eligible, line_redeemed,
-    tier_from, tier_rate, n_cust, cutoff, capacity,
-):
-    """Apply every event in order; movements, final lot/customer/order state and exceptions.
+def walk_ledger(events: Events, lots: Lots, orders: Orders, lines: Lines, tiers: Tiers, n_customers: int,
+                cutoff: int) -> Walk:
+    """Walk every event in order, growing the movement buffer until everything fits."""
+    capacity = 4 * (events.customer.shape[0] + lots.created.shape[0]) + 64
+    while True:
+        overflow, *state = run_ledger(events, lots, orders, lines, tiers, n_customers, cutoff, capacity)
+        if not overflow:
+            return Walk(*state)
+        capacity *= 2
 
-    Events are sorted by customer, time, priority, rank. Their payload by priority:
-      maturity:   ev_a = lot
-      birthday:   ev_a = points, ev_lot = new lot
-      order:      ev_a = order, ev_lot = its lot
-      return:     ev_a = order line, ev_b = quantity (-1: all that is left), ev_lot = restore lot
-      adjustment: ev_a = signed points, ev_b = adjustment index, ev_lot = new lot (credits)
-    """
+
+@njit(cache=True, nogil=True)
+def run_ledger(events, lots, orders, lines, tiers, n_cust, cutoff, capacity):
+    """Apply every event in order (Events, Lots, Orders, Lines, Tiers); (overflow, *Walk fields).
+    `overflow`: the movement buffer of `capacity` rows was too small (walk_ledger grows it)."""
+    ev_cust, ev_time, ev_prio, ev_lot = events.customer, events.time, events.priority, events.lot
+    lot_created, lot_expiry, lot_rank = lots.created, lots.expiry, lots.rank
+    order_net, order_base, order_redeem, order_lot = orders.net, orders.base, orders.redeemed, orders.lot
+    line_order, line_qty, line_net, line_paid = lines.order, lines.quantity, lines.net, lines.paid
+    line_eligible, line_redeemed = lines.eligible, lines.redeemed
+    tier_from, tier_rate = tiers.from_kopecks, tiers.rate_bp
     n_lots = lot_created.shape[0]
     n_events = ev_cust.shape[0]
     remaining = np.zeros(n_lots, np.int64)
@@ -181,7 +256,7 @@ def run_ledger(
         credit_src = 0
 
         if prio == P_MATURITY:
-            lot = ev_a[i]
+            lot = ev_lot[i]
             if pending[lot]:
                 pending[lot] = False
                 if remaining[lot] > 0:
@@ -191,12 +266,12 @@ def run_ledger(
 
         elif prio == P_BIRTHDAY:
             lot = ev_lot[i]
-            remaining[lot] = ev_a[i]
-            n_mv = emit(mv, n_mv, t, c, lot, K_BIRTHDAY, B_AVAILABLE, ev_a[i], S_LOT, lot)
+            remaining[lot] = events.points[i]
+            n_mv = emit(mv, n_mv, t, c, lot, K_BIRTHDAY, B_AVAILABLE, events.points[i], S_LOT, lot)
             credit_lot, credit_src = lot, lot
 
         elif prio == P_ORDER:
-            o = ev_a[i]
+            o = events.order[i]
             # RULES 7: the redemption, from available points only; what is missing becomes debt
             if order_redeem[o] > 0:
                 n_mv, short, first_expiry = debit(
@@ -228,11 +303,11 @@ def run_ledger(
                 next_expiry = min(next_expiry, expiry[lot])
 
         elif prio == P_RETURN:
-            line = ev_a[i]
+            line = events.line[i]
             o = line_order[line]
             qty = line_qty[line]
             before = kept[line]
-            returned = before if ev_b[i] < 0 else ev_b[i]
+            returned = before if events.quantity[i] < 0 else events.quantity[i]
             if returned == 0 or returned > before:  # RULES 8: the whole row is rejected
                 xs[n_x, 0], xs[n_x, 1], xs[n_x, 2] = X_RETURN_EXCEEDS, i, before
                 n_x += 1
@@ -276,8 +351,8 @@ def run_ledger(
                 credit_lot, credit_src_kind, credit_src = lot, S_RETURN, i
 
         else:  # P_ADJUSTMENT (RULES 9)
-            points = ev_a[i]
-            a = ev_b[i]
+            points = events.points[i]
+            a = events.adjustment[i]
             if points > 0:
                 lot = ev_lot[i]
                 remaining[lot] = points

@@ -79,5 +79,5 @@ def compute_snapshot(
         .with_columns(pl.lit(as_of).alias("business_date"))
         .select(list(FOUND_SCHEMA))
     )
-    duplicates = duplicates_by_file(staged, history, conflicts)
+    duplicates = clock("counts", duplicates_by_file, history)
     return Snapshot(as_of, balances, ledger.movements, exceptions, ledger, figures, duplicates)
