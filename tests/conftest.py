@@ -50,3 +50,20 @@ def cli_env(prefect_home_template, tmp_path):
     shutil.copytree(prefect_home_template, home)
     base = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, "PREFECT_HOME": str(home)}
     return lambda **extra: {**base, **extra}
+
+
+@pytest.fixture
+def sample_copy(tmp_path):
+    """sample_copy(name): a fresh copy of the bundled sample's inputs (inbox and sources.toml) in
+    tmp_path/name/data, a data directory of its own."""
+    import shutil
+
+    from flows.nightly import DEFAULT_DATA_DIR
+
+    def copy(name: str = "sample") -> Path:
+        target = tmp_path / name / "data"
+        shutil.copytree(DEFAULT_DATA_DIR / "inbox", target / "inbox")
+        shutil.copy(DEFAULT_DATA_DIR / "sources.toml", target / "sources.toml")
+        return target
+
+    return copy

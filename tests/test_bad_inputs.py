@@ -3,7 +3,6 @@ manifest's counts add up (read = applied + duplicates + conflicts + parked + rej
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -20,11 +19,8 @@ HEADER = ("order_id,line_no,customer_id,channel,paid_at,delivered_at,currency,sk
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR / "inbox", target / "inbox")
-    shutil.copy(DEFAULT_DATA_DIR / "sources.toml", target / "sources.toml")
-    return target
+def data_dir(sample_copy) -> Path:
+    return sample_copy()
 
 
 def published(data_dir: Path) -> tuple[Path, dict, pl.DataFrame]:

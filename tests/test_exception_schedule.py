@@ -5,7 +5,6 @@ the same exceptions up to D; a re-run of D reports what D reported, whatever ran
 """
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 START, END = dt.date(2026, 3, 10), dt.date(2026, 3, 31)
 KEY = ["code", "source_file", "source_row", "entity_id", "customer_id", "message"]
-
-
-def copy_of_sample(tmp_path: Path, name: str) -> Path:
-    target = tmp_path / name / "data"
-    shutil.copytree(DEFAULT_DATA_DIR / "inbox", target / "inbox")
-    shutil.copy(DEFAULT_DATA_DIR / "sources.toml", target / "sources.toml")
-    return target
 
 
 def run(data_dir: Path, *days: dt.date) -> None:
@@ -42,13 +34,13 @@ def reported_up_to(data_dir: Path, day: dt.date) -> set[tuple]:
     return set(pl.concat([once, tonight]).select(KEY).rows())
 
 
-def test_one_by_one_catch_up_and_reruns_in_another_order_report_the_same(tmp_path):
+def test_one_by_one_catch_up_and_reruns_in_another_order_report_the_same(sample_copy):
     folders = sorted(dt.date.fromisoformat(p.name) for p in (DEFAULT_DATA_DIR / "inbox").iterdir())
-    one_by_one = copy_of_sample(tmp_path, "one-by-one")
+    one_by_one = sample_copy("one-by-one")
     run(one_by_one, START, *[day for day in folders if START < day <= END])
-    catch_up = copy_of_sample(tmp_path, "catch-up")
+    catch_up = sample_copy("catch-up")
     run(catch_up, START, END)
-    shuffled = copy_of_sample(tmp_path, "shuffled")
+    shuffled = sample_copy("shuffled")
     run(shuffled, END, START, dt.date(2026, 3, 25), END)
     expected = reported_up_to(one_by_one, END)
     assert len(expected) > 20
@@ -59,8 +51,8 @@ def test_one_by_one_catch_up_and_reruns_in_another_order_report_the_same(tmp_pat
             one_by_one / "out/2026-03-31/balances.csv").read_bytes()
 
 
-def test_a_rerun_reports_what_the_night_reported_whatever_ran_in_between(tmp_path):
-    data_dir = copy_of_sample(tmp_path, "reruns")
+def test_a_rerun_reports_what_the_night_reported_whatever_ran_in_between(sample_copy):
+    data_dir = sample_copy("reruns")
     run(data_dir, END)
     first = (data_dir / "out/2026-03-31/exceptions.csv").read_bytes()
     run(data_dir, END - dt.timedelta(days=1), END)
@@ -69,8 +61,8 @@ def test_a_rerun_reports_what_the_night_reported_whatever_ran_in_between(tmp_pat
     assert (data_dir / "out/2026-03-31/exceptions.csv").read_bytes() == first
 
 
-def test_a_catch_up_run_reports_an_order_whose_customer_arrived_later(tmp_path):
-    data_dir = copy_of_sample(tmp_path, "late-customer")
+def test_a_catch_up_run_reports_an_order_whose_customer_arrived_later(sample_copy):
+    data_dir = sample_copy("late-customer")
     late = data_dir / "inbox/2026-03-25"
     (late / "orders.csv").write_text(
         "order_id,line_no,customer_id,channel,paid_at,delivered_at,currency,sku,quantity,unit_price,discount,"

@@ -3,7 +3,6 @@ directory, crashes that leave nothing running and nothing half-written, and one 
 
 import datetime as dt
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.nightly import DEFAULT_DATA_DIR
 
 DAY = "2026-03-31"
 GOLDEN = Path(__file__).parent / "golden" / DAY / "balances.csv"
@@ -21,11 +19,8 @@ GOLDEN = Path(__file__).parent / "golden" / DAY / "balances.csv"
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR / "inbox", target / "inbox")
-    shutil.copy(DEFAULT_DATA_DIR / "sources.toml", target / "sources.toml")
-    return target
+def data_dir(sample_copy) -> Path:
+    return sample_copy()
 
 
 @pytest.fixture
