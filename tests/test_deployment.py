@@ -99,8 +99,12 @@ def test_a_worker_runs_the_deployment_for_a_date_on_a_local_prefect_server(tmp_p
         tasks = _get(f"{api}/task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
         names = {task["name"] for task in tasks}
         assert {f"stage inbox up to {DAY}", "recompute part 0 of 1", "audit BALANCES", f"publish {DAY}"} <= names
-        messages = [log["message"] for log in _get(f"{api}/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})]
-        assert any(f"published {data_dir / 'out' / DAY}" in message for message in messages)
+        published = f"published {data_dir / 'out' / DAY}"
+        deadline = time.monotonic() + 60  # the worker's run sends its logs after its state
+        while not any(published in log["message"] for log in _get(f"{api}/logs/filter", {
+                "logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": 50})):
+            assert time.monotonic() < deadline, "the flow run's log never said it published"
+            time.sleep(1)
     finally:
         for process in (worker, server):
             if process is not None:
