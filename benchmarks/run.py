@@ -91,6 +91,7 @@ def nightly(data: Path, day: dt.date) -> dict:
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall": wall, "peak_gib": rss, "phases": manifest["timings_seconds"],
             "steps": manifest["recompute_steps_seconds"], "partitions": manifest["partitions"],
+            "peak_by_phase": manifest.get("peak_memory_gib"),
             "page_bytes": (out / "reconciliation.html").stat().st_size if (out / "reconciliation.html").exists() else None}
 
 

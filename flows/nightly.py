@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import resource
 import subprocess
 import time
 import uuid
@@ -80,6 +81,11 @@ def code_version() -> str:
         return f"{version}.{commit}"
     except (OSError, subprocess.SubprocessError):
         return version
+
+
+def peak_memory_gib() -> float:
+    """The highest resident memory of this process so far (on Linux, getrusage's kibibytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 ORDER_ROWS_PER_PART = 500_000
@@ -258,12 +264,14 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
     for settled in [*settle_folders(out_root), *warehouse.recover(out_root), *warehouse.close_abandoned_runs()]:
         log.warning(settled)
     timings: dict[str, float] = {}
+    peaks: dict[str, float] = {}
     started = lap = time.perf_counter()
 
     def clocked(name: str) -> None:
         nonlocal lap
         now = time.perf_counter()
         timings[name] = round(now - lap, 3)
+        peaks[name] = peak_memory_gib()
         lap = now
 
     warehouse.start_run(run_id, as_of, rules.version, version)
@@ -349,7 +357,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
             "inputs": _input_manifest(files, found, pl.concat(duplicates)),
             "skipped": [{"path": path, "reason": message} for path, message in
                         found.filter(pl.col("code") == "SKIPPED_INPUT").select("source_file", "message").rows()],
-            "timings_seconds": timings, "recompute_steps_seconds": compute_steps,
+            "timings_seconds": timings, "recompute_steps_seconds": compute_steps, "peak_memory_gib": peaks,
         }
         frames = {
             "balances.parquet": balances,
