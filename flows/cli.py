@@ -4,6 +4,7 @@ from the command line (docs/interfaces.md)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import datetime as dt
 import logging
 import os
@@ -196,7 +197,7 @@ def _nights(args, data_dir: Path) -> int:
     what = f"{args.command} {days[0] or 'yesterday'}" + (f"..{days[-1]}" if len(days) > 1 else "")
     try:
         with holding(data_dir, what, args.wait, waiting=lambda line: print(f"{PROGRAM}: {line}", file=sys.stderr)):
-            with temporary_server():
+            with temporary_server(meanwhile=lambda: importlib.import_module("flows.nightly")):
                 from flows.nightly import nightly
 
                 for n, current in enumerate(days, start=1):

@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STARTUP_SECONDS = 120
@@ -47,9 +47,14 @@ def _prefect_package() -> Path:
 
 
 @contextlib.contextmanager
-def temporary_server() -> Iterator[str]:
-    """Run a Prefect API server for the block; PREFECT_API_URL points at it meanwhile."""
+def temporary_server(meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
+    """Run a Prefect API server for the block; PREFECT_API_URL points at it meanwhile.
+
+    `meanwhile` runs while the server starts (the run's imports: a few seconds each, on two cores
+    they overlap). PREFECT_API_URL is set before it, as Prefect reads its settings when imported."""
     if os.environ.get("PREFECT_API_URL"):
+        if meanwhile is not None:
+            meanwhile()
         yield os.environ["PREFECT_API_URL"]  # a real server is configured: use it
         return
     port = _free_port()
@@ -63,8 +68,10 @@ def temporary_server() -> Iterator[str]:
     with open(log, "ab") as output:
         server = subprocess.Popen(command, env=env, stdout=output, stderr=output, preexec_fn=_die_with_parent)
     try:
-        _wait_until_healthy(server, api, log)
         os.environ["PREFECT_API_URL"] = api
+        if meanwhile is not None:
+            meanwhile()
+        _wait_until_healthy(server, api, log)
         yield api
     finally:
         _drain_prefect()

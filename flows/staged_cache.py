@@ -127,34 +127,37 @@ class StagedCache:
             self.index = index
 
     def gathered(self, files: list[StagedFile], kind: str) -> pl.DataFrame | None:
-        """Every staged row of one kind, in arrival order, from one gathered file instead of one
-        per inbox file: a night reads the gathered rows and the new files' only. The manifest names
-        the gathered file, written first, so a crash between the two leaves the old pair."""
-        entries = [f for f in files if f.file.kind == kind]
+        """Every staged row of one kind, in arrival order (see `_gathered`)."""
+        return self._gathered(kind, [f for f in files if f.file.kind == kind], lambda f: f.accepted)
+
+    def _gathered(self, name: str, entries: list[StagedFile], path_of) -> pl.DataFrame | None:
+        """The rows of the entries' files `path_of`, in their order, from one gathered file instead
+        of one per inbox file: a night reads the gathered rows and the new files' only. The manifest
+        names the gathered file, written first, so a crash between the two leaves the old pair."""
         if not entries:
             return None
         key = [[f.file.relative, f.sha256] for f in entries]
         folder = self.root / "gathered"
         folder.mkdir(parents=True, exist_ok=True)
-        manifest = folder / f"{kind}.json"
+        manifest = folder / f"{name}.json"
         try:
             saved = json.loads(manifest.read_text())
             data = folder / saved["file"]
             reused = len(saved["files"]) if key[:len(saved["files"])] == saved["files"] and parquet_reads(data) else 0
         except (OSError, ValueError, KeyError, TypeError):
             reused = 0
-        fresh = [read_or_broken(f, f.accepted) for f in entries[reused:]]
+        fresh = [read_or_broken(f, path_of(f)) for f in entries[reused:]]
         if any(frame is None for frame in fresh):
             raise BrokenCacheEntry([f for f, frame in zip(entries[reused:], fresh) if frame is None])
         frames = [pl.read_parquet(data)] if reused else []
         frame = pl.concat(frames + [f.with_columns(pl.col("source_file").cast(pl.String)) for f in fresh],
                           how="vertical_relaxed")
         if fresh:
-            name = f"{kind}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.parquet"
-            write_durably(folder / name, frame.write_parquet)
-            write_text_durably(manifest, json.dumps({"file": name, "files": key}))
-            for stale in folder.glob(f"{kind}-*.parquet"):
-                if stale.name != name:
+            file_name = f"{name}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.parquet"
+            write_durably(folder / file_name, frame.write_parquet)
+            write_text_durably(manifest, json.dumps({"file": file_name, "files": key}))
+            for stale in folder.glob(f"{name}-*.parquet"):
+                if stale.name != file_name:
                     stale.unlink(missing_ok=True)
         return frame
 
@@ -166,7 +169,8 @@ class StagedCache:
             frame = self.gathered(files, name)
             staged[name] = no_rows(name, arrival) if frame is None else frame.with_columns(
                 pl.col("source_file").cast(arrival))
-        return staged, _found_while_staging(files)
+        found = self._gathered("found", [f for f in files if f.rejected_rows], lambda f: f.rejected)
+        return staged, as_found(found)
 
     def forget(self, entries: list[StagedFile]) -> None:
         """Drop entries that do not read back: the next `stage` stages their files again."""
@@ -274,7 +278,13 @@ def _found_while_staging(files: list[StagedFile]) -> pl.DataFrame:
     if broken:
         raise BrokenCacheEntry(broken)
     frames = [frame for _, frame in rejected]
-    found = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=FOUND_SCHEMA)
+    return as_found(pl.concat(frames, how="vertical_relaxed") if frames else None)
+
+
+def as_found(found: pl.DataFrame | None) -> pl.DataFrame:
+    """Staging's exception rows in FOUND_SCHEMA (none: an empty frame)."""
+    if found is None:
+        return pl.DataFrame(schema=FOUND_SCHEMA)
     return found.select([pl.col(c).cast(t) for c, t in FOUND_SCHEMA.items()])
 
 

@@ -114,8 +114,12 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
         for kind in kinds:
             assert gathered[kind].equals(expected[kind]), kind
         assert found.equals(expected_found)
+        assert found.height == sum(f.rejected_rows for f in files) > 0
     customers = data_dir / "inbox/2025-02-03/customers.csv"  # an early file changes: all is gathered again
-    customers.write_text(customers.read_text() + "C777,2025-02-03T10:00:00+03:00,\n")
+    customers.write_text(customers.read_text() + "C777,2025-02-03T10:00:00+03:00,\nC778,not a time,\n")
     cache = StagedCache(data_dir, "test")
     files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
-    assert "C777" in cache.load(files, kinds)[0]["customers"]["customer_id"].to_list()
+    gathered, found = cache.load(files, kinds)
+    assert "C777" in gathered["customers"]["customer_id"].to_list()
+    assert found.equals(load_staged(files, kinds)[1])  # its rejected row comes before the later files'
+    assert found["source_file"][0] == "inbox/2025-02-03/customers.csv"
