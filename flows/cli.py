@@ -89,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     def running(sub: argparse.ArgumentParser) -> None:
         data_dir(sub)
         sub.add_argument("--partitions", type=_parts, metavar="K",
-                         help=f"customer parts, two computed at a time (default: one per 500 000 order rows; 1 to {MAX_PARTS})")
+                         help=f"customer parts, two computed at a time (default: one per 500 000 order rows, rounded up to fill the rounds of two; 1 to {MAX_PARTS})")
         sub.add_argument("--wait", type=_seconds, default=0, metavar="SECONDS",
                          help="if another run holds the data directory, wait up to this long for it (default: 0, "
                               "exit 3 at once)")

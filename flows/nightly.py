@@ -245,6 +245,16 @@ def part_runner(cluster: str | None):
     return DaskTaskRunner(address=cluster)
 
 
+def part_count(order_rows: int, at_once: int, requested: int | None = None) -> int:
+    """The parts of a night: as asked, or one per ORDER_ROWS_PER_PART staged order rows, rounded up to
+    a multiple of the parts computed at once (3 parts on 2 cores take two rounds, the second on one
+    core; 4 take the same two, each on both), at most SHARDS."""
+    if requested:
+        return min(SHARDS, requested)
+    needed = max(1, -(-order_rows // ORDER_ROWS_PER_PART))
+    return min(SHARDS, needed if needed == 1 else -(-needed // at_once) * at_once)
+
+
 def parts_at_once(runner) -> int:
     """Parts in flight: two threads here; on a cluster, one per worker thread (at least two)."""
     client = getattr(runner, "_client", None)
@@ -279,7 +289,6 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         files, small, sharded, rejected = stage_inbox(data_dir, as_of, version)
         opening = warehouse.opening(as_of, rules.version, version)
         clocked("stage")
-        parts = min(SHARDS, partitions or max(1, -(-sharded.order_rows // ORDER_ROWS_PER_PART)))
         arrival = arrival_enum(files)
         empty = {kind: no_rows(kind, arrival) for kind in SHARDED_KINDS}
         reported = reported_on(small["balances"], as_of)
@@ -303,6 +312,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
 
         with part_runner(cluster) as runner:
             at_once = parts_at_once(runner)
+            parts = part_count(sharded.order_rows, at_once, partitions)
             running = deque()
             for n in range(parts):  # `at_once` computed side by side, collected in part order
                 own = replace(opening, closings=routed_closings.filter(in_part(n, parts)).drop("shard"))

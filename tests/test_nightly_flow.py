@@ -166,3 +166,21 @@ def test_a_second_run_stages_only_files_it_has_not_seen(data_dir):
     manifest = json.loads((run(data_dir, "2026-03-31") / "manifest.json").read_text())
     fresh = [f["file"] for f in manifest["inputs"] if not f["staged_before"]]
     assert fresh == ["inbox/2026-03-31/balances.csv"]
+
+
+@pytest.mark.parametrize("order_rows, at_once, requested, parts", [
+    (0, 2, None, 1),
+    (500_000, 2, None, 1),  # one part: nothing to round
+    (500_001, 2, None, 2),
+    (1_073_988, 2, None, 4),  # three parts would take two rounds, the second on one core
+    (6_000_000, 2, None, 12),
+    (59_787_983, 2, None, 120),
+    (5_000_000, 8, None, 16),  # a cluster of 8 worker threads
+    (600_000_000, 2, None, 256),  # at most one part per shard
+    (59_787_983, 2, 5, 5),  # as asked
+    (59_787_983, 2, 1000, 256),
+])
+def test_the_parts_of_a_night_fill_the_rounds(order_rows, at_once, requested, parts):
+    from flows.nightly import part_count
+
+    assert part_count(order_rows, at_once, requested) == parts
