@@ -4,8 +4,8 @@ from the command line (docs/interfaces.md)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import logging
 import os
 import signal

@@ -6,12 +6,17 @@ run's id (`stage_publication`), the folder is swapped in, then the records are c
 (`commit_publication`). A run that dies between the two leaves a staged publication, which the
 next run settles by looking at the folder (`recover`): the folder of that run is there, so the
 records commit; it is not, so they go. Only committed days are openings of later runs.
+
+DuckDB lets one process write the file, or any number read it, not both: a run waits for a
+reader to let go (LOCK_WAIT_SECONDS) rather than fail on its first try.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,12 +89,35 @@ class Publication:
     """CLOSING_COLUMNS"""
 
 
+LOCK_WAIT_SECONDS = 120
+"""How long a run waits for other processes that hold warehouse.duckdb open (a reader: a
+monitoring query, someone's DuckDB shell) before it fails with one line naming the file."""
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process kept the warehouse file open for longer than LOCK_WAIT_SECONDS."""
+
+
 class Warehouse:
     def __init__(self, data_dir: Path):
         self.path = data_dir / WAREHOUSE_FILE
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(self.path))
+        deadline, pause = time.monotonic() + LOCK_WAIT_SECONDS, 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as held:
+                if "Could not set lock" not in str(held):
+                    raise
+                if time.monotonic() >= deadline:
+                    pid = re.search(r"\(PID (\d+)\)", str(held))
+                    holder = f"pid {pid.group(1)}" if pid else "another process"
+                    raise WarehouseBusy(f"{self.path} is held open by {holder} for more than {LOCK_WAIT_SECONDS} s; "
+                                        "close it (or read a copy of it) and run again") from None
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
         con.execute(_DDL)
         return con
 

@@ -82,15 +82,19 @@ def runs(data_dir: Path) -> list[tuple]:
 
 
 def wait_for_a_running_night(data_dir: Path, timeout: float = 300) -> None:
-    """Until the run log shows a night in progress (the writer holds the file only briefly)."""
+    """Until a night is in progress: its folder being written (out/.<D>.partial, made after the run
+    log says `running`), or the run log saying so (a poll that finds the file open by the run
+    reads nothing, and a sample night is short)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if any((data_dir / "out").glob(".*.partial")):
+            return
         try:
             if any(status == "running" for _, status, _ in runs(data_dir)):
                 return
         except (duckdb.Error, OSError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("no night started")
 
 
@@ -184,3 +188,38 @@ def test_every_option_of_every_command_has_help_and_the_exit_codes_are_listed():
         assert "exit codes:" in sub.format_help() and "143" in sub.format_help()
     verbose_after = parser().parse_args(["run", "--date", DAY, "-v"])
     assert verbose_after.verbose is True
+
+
+def test_a_reader_of_the_warehouse_delays_a_night_and_one_that_stays_stops_it_with_one_line(tmp_path, monkeypatch):
+    import flows.warehouse as warehouse_module
+
+    warehouse = warehouse_module.Warehouse(tmp_path)
+    warehouse.start_run("first", dt.date(2026, 3, 30), "rules", "code")
+
+    def reader(seconds: float) -> subprocess.Popen:
+        """Another process with warehouse.duckdb open read-only for `seconds`."""
+        held = subprocess.Popen([sys.executable, "-c", (
+            "import duckdb, sys, time\n"
+            f"con = duckdb.connect({str(tmp_path / 'warehouse.duckdb')!r}, read_only=True)\n"
+            f"print('open', flush=True); time.sleep({seconds}); con.close()")],
+            stdout=subprocess.PIPE, text=True)
+        assert held.stdout.readline() == "open\n"
+        return held
+
+    held = reader(1.5)
+    started = time.monotonic()
+    warehouse.start_run("second", dt.date(2026, 3, 31), "rules", "code")  # waits for the reader
+    assert time.monotonic() - started > 0.5
+    held.wait(timeout=30)
+    assert [status for _, status, _ in runs(tmp_path)] == ["running", "running"]
+
+    monkeypatch.setattr(warehouse_module, "LOCK_WAIT_SECONDS", 0.5)
+    held = reader(30)
+    try:
+        with pytest.raises(warehouse_module.WarehouseBusy) as busy:
+            warehouse.finish_run("second", "published")
+    finally:
+        held.kill()
+        held.wait()
+    assert str(busy.value) == (f"{tmp_path / 'warehouse.duckdb'} is held open by pid {held.pid} for more than 0.5 s; "
+                               "close it (or read a copy of it) and run again")
