@@ -240,26 +240,15 @@ def load_staged(files: list[StagedFile], kinds=tuple(EXPORT_KINDS)) -> tuple[dic
     """Staged rows of `kinds` in arrival order (the files are), and the exception rows staging
     found in any file. Raises BrokenCacheEntry naming the entries that do not read back."""
     arrival = arrival_enum(files)
-    broken: list[StagedFile] = []
-
-    def read(entry: StagedFile, path: Path) -> pl.DataFrame | None:
-        frame = read_or_broken(entry, path)
-        if frame is None:
-            broken.append(entry)
-        return frame
-
-    staged = {}
-    for name in kinds:
-        parts = [read(f, f.accepted) for f in files if f.file.kind == name]
-        if parts:
-            staged[name] = pl.concat(
-                [p.with_columns(pl.col("source_file").cast(arrival)) for p in parts if p is not None],
-                how="vertical_relaxed",
-            ) if any(p is not None for p in parts) else no_rows(name, arrival)
-        else:
-            staged[name] = no_rows(name, arrival)
+    read = {f: read_or_broken(f, f.accepted) for f in files if f.file.kind in kinds}
+    broken = [f for f, frame in read.items() if frame is None]
     if broken:
         raise BrokenCacheEntry(broken)
+    staged = {}
+    for name in kinds:
+        parts = [frame.with_columns(pl.col("source_file").cast(arrival)) for f, frame in read.items()
+                 if f.file.kind == name]
+        staged[name] = pl.concat(parts, how="vertical_relaxed") if parts else no_rows(name, arrival)
     return staged, _found_while_staging(files)
 
 
