@@ -29,7 +29,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.explain import read_statements
 from flows.inbox import load_dialects, scan_inbox
 from flows.lock import holding, unwritable
-from flows.publish import ParquetAppender, partial_folder, publish_folder, settle_folders, sha256_of, write_failure
+from flows.publish import (
+    CsvAppender, ParquetAppender, chunks, in_key_range, partial_folder, publish_folder, settle_folders, sha256_of,
+    sort_by_customer, with_next, write_failure,
+)
 from flows.staged_cache import BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows
 from flows.staged_store import SHARDED_KINDS, SegmentStore, Sharded
 from flows.warehouse import Publication, Warehouse
@@ -47,10 +50,11 @@ from transforms.calendar import yesterday
 from transforms.checks import concat_exceptions, skipped_inputs
 from transforms.delta import balances_delta
 from transforms.finance import (
-    Figures, Opening, check_rollforward, closings_of, combine_figures, finance_report, restatements, rollforward,
+    CLOSING_COLUMNS, Figures, Opening, check_rollforward, closings_of, combine_figures, finance_report, restatements,
+    rollforward,
 )
 from transforms.ledger import published_lots
-from transforms.partition import SHARDS, in_part, part_of_routed, route_by_customer, route_small_kinds
+from transforms.partition import SHARDS, route_by_customer, route_small_kinds
 from transforms.reporting import reported_exceptions
 from transforms.rules import Rules, default_rules
 from transforms.snapshot import compute_snapshot
@@ -95,14 +99,16 @@ memory with both numbers. Measured at M (6M order lines, the same night): parts 
 3.2 GiB, of 500 000 at 1.8 GiB and take no longer; below 250 000 each part's fixed costs show.
 Two parts at once use both cores of the nightly machine (the numba kernels release the GIL)."""
 SMALL_KINDS = ("customers", "promotions", "adjustments", "balances")
-"""Kinds held whole in memory; order lines and returns are read part by part."""
+"""Kinds staged from one gathered file each: promotions go whole to every part, the others are
+routed to customer shards and held on disk beside the order lines and returns (`Sharded.hold`)."""
 
 
 @task(name="stage inbox", task_run_name="stage inbox up to {as_of}", cache_policy=NO_CACHE)
 def stage_inbox(data_dir: Path, as_of: dt.date, version: str
-                ) -> tuple[list[StagedFile], dict[str, pl.DataFrame], Sharded, pl.DataFrame]:
-    """Every export file of folders <= D staged (from the cache when seen before): the small
-    kinds routed to customer shards in memory, order lines and returns sharded on disk."""
+                ) -> tuple[list[StagedFile], pl.DataFrame, bool, Sharded, pl.DataFrame]:
+    """Every export file of folders <= D staged (from the cache when seen before): (files,
+    promotions, whether D's folder brought operational balances, every other kind routed to
+    customer shards on disk, staging's exception rows)."""
     dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
     found, skipped = scan_inbox(data_dir, as_of)
@@ -113,10 +119,13 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str
         cache.forget(broken.files)
         files = cache.stage(found, dialects)
         small, rejected = cache.load(files, SMALL_KINDS)
-    sharded = SegmentStore(cache.root / "segments").update(files)
+    reported = reported_on(small["balances"], as_of)
+    routed = route_small_kinds(small)
+    sharded = SegmentStore(cache.root / "segments").update(files).hold(
+        {kind: frame for kind, frame in routed.items() if "shard" in frame.columns})
     entries = pl.DataFrame([(s.relative, s.folder, s.reason) for s in skipped], orient="row",
                            schema={"source_file": pl.String, "folder": pl.Date, "reason": pl.String})
-    return files, route_small_kinds(small), sharded, concat_exceptions([rejected, skipped_inputs(entries)])
+    return files, routed["promotions"], reported, sharded, concat_exceptions([rejected, skipped_inputs(entries)])
 
 
 class PartResult:
@@ -133,19 +142,20 @@ class PartResult:
 
 
 @task(name="recompute part", task_run_name="recompute part {part} of {parts}", cache_policy=NO_CACHE)
-def recompute(sharded: Sharded, small: dict[str, pl.DataFrame], part: int, parts: int, arrival: pl.Enum,
+def recompute(sharded: Sharded, promotions: pl.DataFrame, part: int, parts: int, arrival: pl.Enum,
               empty: dict[str, pl.DataFrame], rules: Rules, as_of: dt.date, operational_reported: bool,
               opening: Opening) -> PartResult:
-    """The snapshot of one customer part as of D, its order lines and returns read from the
-    sharded store, the rest (`small`, `opening`'s closings) already cut to the part; its movements
+    """The snapshot of one customer part as of D, its rows of every kind (but promotions, which
+    every part reads whole) and `opening`'s closings read from the sharded store; its movements
     and lots audited (they are published part by part), and its finance figures. It depends on
     nothing else, so it runs as well on a Dask worker that sees the store's path.
     `operational_reported`: whether D's folder brought operational balances, which a part cannot
     tell from its own rows."""
     started = time.perf_counter()
-    staged = sharded.part(part, parts, arrival, empty) | small
+    staged = sharded.part(part, parts, arrival, empty) | {"promotions": promotions}
+    own = replace(opening, closings=staged.pop("closings"))
     steps = {"read": round(time.perf_counter() - started, 3)}
-    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported, opening)
+    snapshot = compute_snapshot(staged, rules, as_of, steps, operational_reported, own)
     lots = published_lots(snapshot.ledger, rules)
     audit.fn("MOVEMENTS", snapshot.movements)
     audit.fn("LOTS", lots)
@@ -167,6 +177,39 @@ def render_report(report: FinanceReport, folder: Path) -> dict[str, dict]:
     write_xlsx(report, folder / "reconciliation.xlsx")
     return {name: {"rows": None, "sha256": sha256_of(folder / name)}
             for name in ("reconciliation.html", "reconciliation.xlsx")}
+
+
+@task(name="write balances", cache_policy=NO_CACHE)
+def write_balances(unsorted: Path, folder: Path, previous: Path | None, as_of: dt.date, night: Path
+                   ) -> tuple[dict[str, dict], Path]:
+    """balances.parquet, balances.csv and balances_delta.csv from the parts' balances, sorted out
+    of core and written a chunk of customers at a time, each audited; and the closings to store,
+    as a parquet file. A chunk stands for every customer from its first to the next chunk's
+    first: the previous snapshot's rows in that range are what its delta compares against."""
+    sorted_rows = night / "balances-sorted.parquet"
+    sort_by_customer(unsorted, sorted_rows, night / "spill")
+    balances = ParquetAppender(folder / "balances.parquet")
+    balances_csv, delta_csv = CsvAppender(folder / "balances.csv"), CsvAppender(folder / "balances_delta.csv")
+    closings = ParquetAppender(night / "published-closings.parquet")
+    low = last = None  # this chunk's first customer (none for the first), the one before's last
+    for chunk, following in with_next(chunks(sorted_rows)):
+        high = following.get_column("customer_id")[0] if following is not None and following.height else None
+        audit.fn("BALANCES", chunk)
+        if last is not None and chunk.height and chunk.get_column("customer_id")[0] <= last:
+            raise RuntimeError(f"balances: customer {chunk.get_column('customer_id')[0]} has more than one row")
+        before = pl.scan_parquet(previous).filter(in_key_range(low, high)).collect() if previous else None
+        delta = balances_delta(chunk, before, as_of)
+        audit.fn("BALANCES_DELTA", delta)
+        balances.append(chunk)
+        balances_csv.append(chunk)
+        delta_csv.append(delta)
+        closings.append(closings_of(chunk))
+        low, last = high, chunk.get_column("customer_id")[-1] if chunk.height else last
+    written = {"balances.parquet": balances.close(pl.DataFrame(schema=outputs.BALANCE_SCHEMA)),
+               "balances.csv": balances_csv.close(),
+               "balances_delta.csv": delta_csv.close()}
+    closings.close(pl.DataFrame(schema=CLOSING_COLUMNS))
+    return written, closings.path
 
 
 ROW_OUTCOMES = {"rejected": ("SCHEMA", "RETURN_EXCEEDS_QUANTITY"), "conflicts": ("ORDER_CONFLICT", "ROW_CONFLICT"),
@@ -204,17 +247,17 @@ def _input_manifest(files: list[StagedFile], found: pl.DataFrame, duplicates: pl
     return listed
 
 
-def _previous_balances(out_root: Path, opening: Opening) -> pl.DataFrame | None:
+def _previous_balances(out_root: Path, opening: Opening) -> Path | None:
     """The balances the CRM loaded last: those of the opening day, as published."""
     if opening.as_of is None:
         return None
     path = out_root / opening.as_of.isoformat() / "balances.parquet"
-    return pl.read_parquet(path) if path.exists() else None
+    return path if path.exists() else None
 
 
-def _statements(folder: Path, balances: pl.DataFrame, rules: Rules):
+def _statements(folder: Path, rules: Rules):
     def written(customer_ids: list[str]) -> dict[str, str]:
-        found = read_statements(folder, customer_ids, balances)
+        found = read_statements(folder, customer_ids)
         return {customer: as_text(found[customer], rules) for customer in found}
     return written
 
@@ -286,24 +329,25 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
 
     warehouse.start_run(run_id, as_of, rules.version, version)
     try:
-        files, small, sharded, rejected = stage_inbox(data_dir, as_of, version)
+        files, promotions, reported, sharded, rejected = stage_inbox(data_dir, as_of, version)
         opening = warehouse.opening(as_of, rules.version, version)
+        sharded = sharded.hold({"closings": route_by_customer(opening.closings)})
+        opening = replace(opening, closings=opening.closings.clear())  # the parts read theirs
         clocked("stage")
         arrival = arrival_enum(files)
         empty = {kind: no_rows(kind, arrival) for kind in SHARDED_KINDS}
-        reported = reported_on(small["balances"], as_of)
-        routed_closings = route_by_customer(opening.closings)
         folder = partial_folder(out_root, as_of.isoformat())
+        night = sharded.night
         appended = {name: ParquetAppender(folder / f"{name}.parquet") for name in ("movements", "lots")}
+        appended["balances"] = ParquetAppender(night / "balances-parts.parquet")  # in shard order
         compute_steps: dict[str, float] = {}
-        balances, figures, duplicates = [], [], []
+        figures, duplicates = [], []
         found = [rejected.with_columns(pl.lit(as_of).alias("business_date"))]
 
         def collect(result: PartResult) -> None:
             frames, part_figures = result.take()
             for name, appender in appended.items():
-                appender.append(frames[name])
-            balances.append(frames["balances"])
+                appender.append(frames[name].select(BALANCE_COLUMNS) if name == "balances" else frames[name])
             found.append(frames["exceptions"])
             duplicates.append(frames["duplicates"])
             figures.append(part_figures)
@@ -315,20 +359,19 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
             parts = part_count(sharded.order_rows, at_once, partitions)
             running = deque()
             for n in range(parts):  # `at_once` computed side by side, collected in part order
-                own = replace(opening, closings=routed_closings.filter(in_part(n, parts)).drop("shard"))
                 running.append(runner.submit(recompute, parameters=dict(
-                    sharded=sharded, small=part_of_routed(small, n, parts), part=n, parts=parts, arrival=arrival,
-                    empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=own)))
+                    sharded=sharded, promotions=promotions, part=n, parts=parts, arrival=arrival,
+                    empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=opening)))
                 if len(running) == at_once:
                     collect(running.popleft().result())
             while running:
                 collect(running.popleft().result())
-        del small, sharded
+        del sharded
         written = {
             "movements.parquet": appended["movements"].close(pl.DataFrame(schema=MOVEMENT_SCHEMA)),
             "lots.parquet": appended["lots"].close(pl.DataFrame(schema=outputs.LOT_SCHEMA)),
         }
-        balances = pl.concat(balances).sort("customer_id").select(BALANCE_COLUMNS)
+        appended["balances"].close(pl.DataFrame(schema=outputs.BALANCE_SCHEMA))
         found = pl.concat(found)
         figures = combine_figures(figures)
         clocked("recompute")
@@ -345,18 +388,19 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         exceptions = reported_exceptions(found, reported_since)
         previous = _previous_balances(out_root, opening)
         previous_day = opening.as_of if previous is not None else None
-        delta = balances_delta(balances, previous, as_of)
+        balance_files, closings = write_balances(appended["balances"].path, folder, previous, as_of, night)
+        written |= balance_files
         restated = restatements(figures)
         rollforward_file = rows.with_columns(pl.lit(as_of).alias("as_of"),
                                              pl.lit(opening.as_of, pl.Date).alias("opening_as_of"))
         clocked("tie out")
-        for name, frame in (("BALANCES", balances), ("EXCEPTIONS", exceptions), ("BALANCES_DELTA", delta),
-                            ("ROLLFORWARD", rollforward_file), ("RESTATEMENTS", restated)):
+        for name, frame in (("EXCEPTIONS", exceptions), ("ROLLFORWARD", rollforward_file),
+                            ("RESTATEMENTS", restated)):
             audit(name, frame)
         clocked("audit")
         report = finance_report(
             figures, opening, rows, exceptions, warehouse.liability_history(as_of), rules, as_of,
-            {"run_id": run_id, "code_version": version}, reported, _statements(folder, balances, rules),
+            {"run_id": run_id, "code_version": version}, reported, _statements(folder, rules),
         )
         written |= render_report(report, folder)
         clocked("report")
@@ -370,9 +414,6 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
             "timings_seconds": timings, "recompute_steps_seconds": compute_steps, "peak_memory_gib": peaks,
         }
         frames = {
-            "balances.parquet": balances,
-            "balances.csv": balances,
-            "balances_delta.csv": delta,
             "exceptions.parquet": exceptions,
             "exceptions.csv": inert_text(exceptions),
             "rollforward.csv": rollforward_file,
@@ -380,8 +421,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
             "restatements.parquet": restated,
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
-        publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since,
-                                  closings_of(balances))
+        publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since, closings)
         out = publish(warehouse, publication, out_root, as_of, frames, manifest, written)
     except BaseException as problem:  # a termination too: the run log says how the run ended
         warehouse.finish_run(run_id, "failed", _why(problem))
@@ -389,7 +429,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
     warehouse.finish_run(run_id, "published", out_dir=str(out))
     create_markdown_artifact(headline_markdown(report), key="loyalty-reconciliation",
                              description=f"Loyalty reconciliation of {as_of}")
-    log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out, balances.height,
+    log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out, balance_files["balances.csv"]["rows"],
              appended["movements"].rows, exceptions.height, report.liability.get_column("closing").item())
     return str(out)
 

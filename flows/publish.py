@@ -14,13 +14,18 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
 from flows.durable import fsync_path
 from reports.spreadsheet import inert_text
+
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 
 
 def sha256_of(path: Path) -> str:
@@ -39,7 +44,7 @@ def write_frames(folder: Path, frames: dict[str, pl.DataFrame]) -> dict[str, dic
         if name.endswith(".parquet"):
             frame.write_parquet(path, compression="zstd", statistics=True)
         else:
-            frame.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%.f%:z")
+            frame.write_csv(path, datetime_format=DATETIME_FORMAT)
         written[name] = {"rows": frame.height, "sha256": sha256_of(path)}
     return written
 
@@ -62,6 +67,67 @@ class ParquetAppender:
             empty.write_parquet(self.path, compression="zstd")
         else:
             self.writer.close()
+        return {"rows": self.rows, "sha256": sha256_of(self.path)}
+
+
+SORT_MEMORY = "1GB"
+"""What DuckDB may hold while it sorts a night's balances; the rest spills to disk."""
+_BY_CUSTOMER = "SELECT * FROM read_parquet($source) ORDER BY customer_id"
+
+
+def sort_by_customer(source: Path, target: Path, spill: Path) -> None:
+    """source's rows sorted by customer_id into target (zstd), out of core: the parts' balances
+    arrive in shard order, and every customer of a night need not fit in memory at once."""
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "temp_directory": str(spill)})
+    try:
+        con.sql(_BY_CUSTOMER, params={"source": str(source)}).write_parquet(str(target), compression="zstd")
+    finally:
+        con.close()
+
+
+CHUNK_ROWS = 250_000
+"""Rows of a sorted file handled at a time (`chunks`): about 40 MiB of balances."""
+
+
+def chunks(path: Path) -> Iterator[pl.DataFrame]:
+    """A parquet file's rows, CHUNK_ROWS at a time whatever its row groups (at least one frame,
+    empty for no rows): what is written from them does not depend on how the file was laid out."""
+    total = pq.ParquetFile(path).metadata.num_rows
+    for offset in range(0, max(total, 1), CHUNK_ROWS):
+        yield pl.scan_parquet(path).slice(offset, CHUNK_ROWS).collect()
+
+
+def with_next(items: Iterator) -> Iterator[tuple]:
+    """(item, the item after it, None after the last) for each item, reading one ahead."""
+    items = iter(items)
+    current = next(items, None)
+    while current is not None:
+        following = next(items, None)
+        yield current, following
+        current = following
+
+
+def in_key_range(low: str | None, high: str | None, key: str = "customer_id") -> pl.Expr:
+    """Rows with low <= key < high (None: unbounded on that side)."""
+    bounds = [pl.col(key) >= low] if low is not None else []
+    bounds += [pl.col(key) < high] if high is not None else []
+    return pl.all_horizontal(bounds) if bounds else pl.lit(True)
+
+
+class CsvAppender:
+    """One CSV file written part by part, with the header once: the same bytes as one write_csv."""
+
+    def __init__(self, path: Path):
+        self.path, self.handle, self.rows = path, open(path, "wb"), 0
+
+    def append(self, frame: pl.DataFrame) -> None:
+        frame.write_csv(self.handle, include_header=self.handle.tell() == 0,
+                        datetime_format=DATETIME_FORMAT)
+        self.rows += frame.height
+
+    def close(self) -> dict:
+        self.handle.close()
         return {"rows": self.rows, "sha256": sha256_of(self.path)}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -153,14 +153,39 @@ class SegmentStore:
         return pl.scan_parquet(maps) if maps else pl.LazyFrame(schema=ORDER_MAP_SCHEMA)
 
 
+HELD_DIR = "night"
+"""Beside the segments: the night's per-customer frames (`Sharded.hold`), rewritten every night."""
+
+
 @dataclass(frozen=True)
 class Sharded:
-    """The run's sharded order lines and returns; `part` reads one part of them."""
+    """The run's sharded order lines and returns, and the per-customer frames the night holds
+    (`hold`); `part` reads one part of them."""
 
     root: Path
     segments: dict[str, list[Segment]]
     late_returns: pl.DataFrame | None
     """returns whose order was not known when their segment was built, with today's shard"""
+    held: tuple[tuple[str, Path], ...] = ()
+    """(name, file sorted by shard) of the frames `hold` wrote"""
+
+    @property
+    def night(self) -> Path:
+        """The folder of the night's own files, beside the segments (one night runs at a time)."""
+        folder = self.root.parent / HELD_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def hold(self, frames: dict[str, pl.DataFrame]) -> Sharded:
+        """These routed frames (with `shard`) written beside the segments, sorted by shard in row
+        groups a part skips, so that no process keeps every customer's rows while the parts run
+        (a Dask worker reads its part from the same path)."""
+        held = dict(self.held)
+        for name, frame in frames.items():
+            held[name] = self.night / f"{name}.parquet"
+            write_durably(held[name], lambda path, frame=frame: frame.sort("shard", maintain_order=True).write_parquet(
+                path, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4"))
+        return replace(self, held=tuple(held.items()))
 
     @property
     def order_rows(self) -> int:
@@ -170,8 +195,12 @@ class Sharded:
         return pl.scan_parquet([self.root / s.path for s in self.segments[kind]])
 
     def part(self, part: int, parts: int, arrival: pl.Enum, empty: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-        """The order lines and returns of one part, in arrival order (source_file as `arrival`);
-        `empty[kind]` stands in for a kind with no segment."""
+        """The order lines and returns of one part, in arrival order (source_file as `arrival`),
+        and its rows of every held frame; `empty[kind]` stands in for a kind with no segment."""
+        held = {name: pl.scan_parquet(path).filter(in_part(part, parts)).drop("shard").collect()
+                for name, path in self.held}
+        held = {name: frame.with_columns(pl.col("source_file").cast(arrival)) if "source_file" in frame.columns
+                else frame for name, frame in held.items()}
         frames = {}
         if self.segments["orders"]:
             frames["orders"] = self._scan("orders").filter(in_part(part, parts)).collect()
@@ -180,7 +209,7 @@ class Sharded:
                 self._scan("returns").filter(in_part(part, parts) & pl.col("order_known")).collect(),
                 self.late_returns.filter(in_part(part, parts)),
             ], how="vertical_relaxed")
-        return {
+        return held | {
             kind: in_arrival_order(frames[kind].drop("shard", "order_known", strict=False)
                                    .with_columns(pl.col("source_file").cast(arrival)))
             if kind in frames else empty[kind]

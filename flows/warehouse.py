@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transforms.finance import CLOSING_COLUMNS, Opening, closing_totals
+from transforms.finance import CLOSING_COLUMNS, Opening
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 
@@ -56,7 +56,12 @@ INSERT INTO publications (run_id, as_of, state, staged_at, opening_as_of, report
 VALUES ($run_id, $as_of, 'staged', $now, $opening_as_of, $reported_since, $rules_version, $code_version,
         $pending, $available, $debt)
 """
-_STAGE_CLOSINGS = "INSERT INTO closings SELECT $run_id, customer_id, tier, pending, available, debt FROM closing"
+_STAGE_CLOSINGS = """
+INSERT INTO closings SELECT $run_id, customer_id, tier, pending, available, debt FROM read_parquet($closings)
+"""
+_CLOSING_TOTALS = """
+SELECT coalesce(sum(pending), 0), coalesce(sum(available), 0), coalesce(sum(debt), 0) FROM read_parquet($closings)
+"""
 _SUPERSEDED = "SELECT run_id FROM publications WHERE as_of = $as_of AND state = 'committed' AND run_id <> $run_id"
 _COMMIT = "UPDATE publications SET state = 'committed', committed_at = $now WHERE run_id = $run_id"
 _FORGET = ("DELETE FROM closings WHERE run_id = $run_id", "DELETE FROM publications WHERE run_id = $run_id")
@@ -85,8 +90,8 @@ class Publication:
     code_version: str
     reported_since: dt.date | None
     """the night whose exceptions this one reports on top of (`Warehouse.reported_since`)"""
-    closings: pl.DataFrame
-    """CLOSING_COLUMNS"""
+    closings: Path
+    """a parquet file of CLOSING_COLUMNS rows: every customer holding points or debt"""
 
 
 LOCK_WAIT_SECONDS = 120
@@ -165,18 +170,18 @@ class Warehouse:
 
     def stage_publication(self, publication: Publication, now: dt.datetime | None = None) -> None:
         """Store what the day's publication carries, not yet in force (see `recover`)."""
-        totals = closing_totals(publication.closings)
+        closings = {"closings": str(publication.closings)}
         with self._connect() as con:
+            totals = dict(zip(("pending", "available", "debt"), con.execute(_CLOSING_TOTALS, closings).fetchone()))
             con.begin()
             for statement in _FORGET:  # a retry stages the same run again
                 con.execute(statement, {"run_id": publication.run_id})
-            con.register("closing", publication.closings)
             con.execute(_STAGE, {
                 "run_id": publication.run_id, "as_of": publication.as_of, "now": now or _now(),
                 "opening_as_of": publication.opening_as_of, "reported_since": publication.reported_since,
                 "rules_version": publication.rules_version, "code_version": publication.code_version, **totals,
             })
-            con.execute(_STAGE_CLOSINGS, {"run_id": publication.run_id})
+            con.execute(_STAGE_CLOSINGS, {"run_id": publication.run_id, **closings})
             con.commit()
 
     def commit_publication(self, run_id: str, as_of: dt.date) -> None:

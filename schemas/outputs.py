@@ -78,6 +78,7 @@ MOVEMENTS = pa.DataFrameSchema(
 )
 
 MOVEMENT_SCHEMA = {name: column.dtype.type for name, column in MOVEMENTS.columns.items()}
+BALANCE_SCHEMA = {name: column.dtype.type for name, column in BALANCES.columns.items()}
 """The movements' column types, for an empty movements file."""
 
 EXCEPTIONS = pa.DataFrameSchema(

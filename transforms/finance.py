@@ -84,10 +84,6 @@ def closings_of(balances: pl.DataFrame) -> pl.DataFrame:
     ).filter((pl.col("pending") != 0) | (pl.col("available") != 0) | (pl.col("debt") != 0))
 
 
-def closing_totals(closings: pl.DataFrame) -> dict[str, int]:
-    return {bucket: int(closings.get_column(bucket).sum()) for bucket in BUCKETS}
-
-
 # what one part adds up ------------------------------------------------------------------------
 
 LINES = {"line": pl.String, "bucket": pl.String, "points": pl.Int64}
