@@ -179,7 +179,7 @@ def render_report(report: FinanceReport, folder: Path) -> dict[str, dict]:
             for name in ("reconciliation.html", "reconciliation.xlsx")}
 
 
-@task(name="write balances", cache_policy=NO_CACHE)
+@task(name="write balances", task_run_name="write balances of {as_of}", cache_policy=NO_CACHE)
 def write_balances(unsorted: Path, folder: Path, previous: Path | None, as_of: dt.date, night: Path
                    ) -> tuple[dict[str, dict], Path]:
     """balances.parquet, balances.csv and balances_delta.csv from the parts' balances, sorted out
@@ -267,7 +267,7 @@ def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, par
             wait_seconds: float = 0, cluster: str | None = None) -> str:
     """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
 
-    `partitions`: customer parts (default: by size; at most 256). `wait_seconds`: how long to wait
+    `partitions`: customer parts (default: by size; at most 4096). `wait_seconds`: how long to wait
     for another run holding the data directory. `cluster`: a Dask scheduler's address
     (tcp://host:8786) to compute the parts on; none: two at a time here."""
     data_dir = Path(data_dir)

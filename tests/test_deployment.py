@@ -98,7 +98,8 @@ def test_a_worker_runs_the_deployment_for_a_date_on_a_local_prefect_server(tmp_p
         assert (data_dir / "out" / DAY / "rollforward.csv").exists()
         tasks = _get(f"{api}/task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
         names = {task["name"] for task in tasks}
-        assert {f"stage inbox up to {DAY}", "recompute part 0 of 1", "audit BALANCES", f"publish {DAY}"} <= names
+        assert {f"stage inbox up to {DAY}", "recompute part 0 of 1", f"write balances of {DAY}", "audit EXCEPTIONS",
+                f"publish {DAY}"} <= names
         published = f"published {data_dir / 'out' / DAY}"
         deadline = time.monotonic() + 60  # the worker's run sends its logs after its state
         while not any(published in log["message"] for log in _get(f"{api}/logs/filter", {

@@ -132,9 +132,9 @@ def test_the_command_line_publishes_and_fails_with_one_clear_line(data_dir, cli_
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"published {data_dir / 'out' / '2026-03-31'}"  # failures: test_unattended
-    too_many = subprocess.run([*command, "--partitions", "257"], capture_output=True, text=True, env=env, timeout=60)
+    too_many = subprocess.run([*command, "--partitions", "4097"], capture_output=True, text=True, env=env, timeout=60)
     assert (too_many.returncode, too_many.stderr.strip()) == (
-        2, "perfone-loyalty run: argument --partitions: must be from 1 to 256, got '257' (see --help)")
+        2, "perfone-loyalty run: argument --partitions: must be from 1 to 4096, got '4097' (see --help)")
 
 
 def test_backfill_publishes_each_day_in_order(data_dir):
@@ -176,9 +176,10 @@ def test_a_second_run_stages_only_files_it_has_not_seen(data_dir):
     (6_000_000, 2, None, 12),
     (59_787_983, 2, None, 120),
     (5_000_000, 8, None, 16),  # a cluster of 8 worker threads
-    (600_000_000, 2, None, 256),  # at most one part per shard
+    (600_000_000, 2, None, 1200),  # 20M customers
+    (3_000_000_000, 2, None, 4096),  # at most one part per shard
     (59_787_983, 2, 5, 5),  # as asked
-    (59_787_983, 2, 1000, 256),
+    (59_787_983, 2, 5000, 4096),
 ])
 def test_the_parts_of_a_night_fill_the_rounds(order_rows, at_once, requested, parts):
     from flows.nightly import part_count
