@@ -116,14 +116,17 @@ class SegmentStore:
         old = self._load()
         by_kind = {kind: [f for f in staged if f.file.kind == kind] for kind in SHARDED_KINDS}
 
+        fresh: dict[str, pl.DataFrame] = {}  # the map rows of the segments built now: not read back
+
         def orders_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
-            rows, first_seen = route_orders(self._read(chunk), self._order_map(before))
+            rows, first_seen = route_orders(self._read(chunk), self._order_map(before, fresh))
             order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
             write_durably(self.root / order_map, first_seen.write_parquet)
+            fresh[order_map] = first_seen
             return Segment(_files(chunk), self._write("orders", rows), rows.height, order_map)
 
         orders, appended = self._rebuild(old["orders"], by_kind["orders"], orders_segment)
-        order_map = self._order_map(orders)
+        order_map = self._order_map(orders, fresh)
 
         def returns_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
             rows = route_returns(self._read(chunk), order_map)
@@ -146,11 +149,16 @@ class SegmentStore:
         late = pl.scan_parquet([self.root / s.path for s in segments]).filter(~pl.col("order_known")).collect()
         return route_returns(late.drop("shard", "order_known"), order_map)
 
-    def _order_map(self, segments: list[Segment]) -> pl.LazyFrame:
-        """The map of every order of these segments, on disk: lookups stream past it, so it is
-        never held whole (18 bytes an order: 3.4 GiB at 200M orders)."""
-        maps = [self.root / s.order_map for s in segments]
-        return pl.scan_parquet(maps) if maps else pl.LazyFrame(schema=ORDER_MAP_SCHEMA)
+    def _order_map(self, segments: list[Segment], fresh: dict[str, pl.DataFrame]) -> pl.LazyFrame:
+        """The map of every order of these segments: lookups stream past it and hash only the
+        orders looked up. The maps of segments built before this run are read from disk, so a
+        night does not hold the whole map (18 bytes an order: 3.4 GiB at 200M orders); those
+        built by this run (`fresh`, all of them on a first load) are kept in memory, so that a
+        first load does not read every earlier map again for each new segment."""
+        on_disk = [self.root / s.order_map for s in segments if s.order_map not in fresh]
+        maps = [pl.scan_parquet(on_disk)] if on_disk else []
+        maps += [fresh[s.order_map].lazy() for s in segments if s.order_map in fresh]
+        return pl.concat(maps) if maps else pl.LazyFrame(schema=ORDER_MAP_SCHEMA)
 
 
 HELD_DIR = "night"
