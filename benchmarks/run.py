@@ -196,9 +196,9 @@ def report(results: list[dict], command: str) -> str:
               "two of which run at once, so they add up to more than the recompute). The finance report's share",
               "of the night: `finance` (per part, halved: two parts at once) + `tie out` + `report`, over the",
               "pipeline's time:", "",
-              "| size | parts | stage | recompute | tie out | audit | report | read part | history | events | ledger | "
-              "balances | finance | report share | page |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| size | parts | stage | recompute | tie out | write balances | audit | report | read part | history | "
+              "events | ledger | balances | finance | report share | page |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "nightly" not in r:
             continue
@@ -206,7 +206,8 @@ def report(results: list[dict], command: str) -> str:
         share = (s.get("finance", 0) / 2 + p.get("tie out", 0) + p["report"]) / p["total_before_publish"]
         page = r["nightly"].get("page_bytes")
         lines.append(f"| {r['size']} | {r['nightly'].get('partitions', '-')} | {p['stage']:.1f} | {p['recompute']:.1f} | "
-                     f"{p.get('tie out', 0):.1f} | {p['audit']:.1f} | {p['report']:.1f} | {s.get('read', 0):.1f} | "
+                     f"{p.get('tie out', 0):.1f} | {p.get('write balances', 0):.1f} | {p['audit']:.1f} | "
+                     f"{p['report']:.1f} | {s.get('read', 0):.1f} | "
                      f"{s['history']:.1f} | {s['events']:.1f} | {s['ledger']:.1f} | {s['balances']:.1f} | "
                      f"{s.get('finance', 0):.1f} | {share:.1%} | "
                      + (f"{page / 2**20:.2f} MiB |" if page else "- |"))

@@ -388,12 +388,13 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         exceptions = reported_exceptions(found, reported_since)
         previous = _previous_balances(out_root, opening)
         previous_day = opening.as_of if previous is not None else None
-        balance_files, closings = write_balances(appended["balances"].path, folder, previous, as_of, night)
-        written |= balance_files
         restated = restatements(figures)
         rollforward_file = rows.with_columns(pl.lit(as_of).alias("as_of"),
                                              pl.lit(opening.as_of, pl.Date).alias("opening_as_of"))
         clocked("tie out")
+        balance_files, closings = write_balances(appended["balances"].path, folder, previous, as_of, night)
+        written |= balance_files
+        clocked("write balances")
         for name, frame in (("EXCEPTIONS", exceptions), ("ROLLFORWARD", rollforward_file),
                             ("RESTATEMENTS", restated)):
             audit(name, frame)
