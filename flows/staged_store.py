@@ -187,12 +187,13 @@ class Sharded:
     def hold(self, frames: dict[str, pl.DataFrame]) -> Sharded:
         """These routed frames (with `shard`) written beside the segments, sorted by shard in row
         groups a part skips, so that no process keeps every customer's rows while the parts run
-        (a Dask worker reads its part from the same path)."""
+        (a Dask worker reads its part from the same path). Only this night reads them: they are
+        not synced to disk."""
         held = dict(self.held)
         for name, frame in frames.items():
             held[name] = self.night / f"{name}.parquet"
-            write_durably(held[name], lambda path, frame=frame: frame.sort("shard", maintain_order=True).write_parquet(
-                path, row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4"))
+            frame.sort("shard", maintain_order=True).write_parquet(
+                held[name], row_group_size=ROW_GROUP_ROWS, statistics=True, compression="lz4")
         return replace(self, held=tuple(held.items()))
 
     @property
