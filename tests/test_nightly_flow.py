@@ -161,6 +161,17 @@ def test_partitioned_run_publishes_the_same_balances_and_exceptions(data_dir, tm
     assert json.loads((split / "manifest.json").read_text())["partitions"] == 64
 
 
+def test_balances_written_a_few_customers_at_a_time_are_the_golden_ones(data_dir, golden_nights, monkeypatch):
+    import flows.publish
+
+    monkeypatch.setattr(flows.publish, "CHUNK_ROWS", 4)  # 15 customers: four chunks, deltas across them
+    for day in ("2026-02-10", "2026-03-31"):
+        chunked, whole = run(data_dir, day), golden_nights / "out" / day
+        for name in ("balances.csv", "balances_delta.csv"):
+            assert (chunked / name).read_bytes() == (whole / name).read_bytes(), (day, name)
+        assert pl.read_parquet(chunked / "balances.parquet").equals(pl.read_parquet(whole / "balances.parquet"))
+
+
 def test_a_second_run_stages_only_files_it_has_not_seen(data_dir):
     run(data_dir, "2026-03-30")
     manifest = json.loads((run(data_dir, "2026-03-31") / "manifest.json").read_text())
