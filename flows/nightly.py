@@ -45,7 +45,6 @@ from reports.xlsx import write_xlsx
 from schemas import outputs
 from schemas.codes import EXCEPTION_SCHEMA
 from schemas.outputs import MOVEMENT_SCHEMA
-from transforms.balances import BALANCE_COLUMNS
 from transforms.calendar import yesterday
 from transforms.checks import concat_exceptions, skipped_inputs
 from transforms.delta import balances_delta
@@ -347,7 +346,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         def collect(result: PartResult) -> None:
             frames, part_figures = result.take()
             for name, appender in appended.items():
-                appender.append(frames[name].select(BALANCE_COLUMNS) if name == "balances" else frames[name])
+                appender.append(frames[name])
             found.append(frames["exceptions"])
             duplicates.append(frames["duplicates"])
             figures.append(part_figures)
