@@ -86,8 +86,16 @@ class SegmentStore:
             segments[kind] = kept[:whole.index(False)] if False in whole else kept
         return segments
 
-    def _read(self, staged: list[StagedFile]) -> pl.DataFrame:
-        return in_arrival_order(pl.concat([pl.read_parquet(f.accepted) for f in staged], how="vertical_relaxed"))
+    def _read(self, staged: list[StagedFile], base: Segment | None = None) -> pl.DataFrame:
+        """The rows of these files in arrival order. When they begin with `base`'s files, those
+        rows are read back from the base segment's one file rather than from each file's cache
+        (a short last segment of returns can hold every return file of years)."""
+        frames = []
+        if base is not None and _files(staged[:len(base.files)]) == base.files:
+            frames.append(pl.read_parquet(self.root / base.path).drop("shard", "order_known", strict=False))
+            staged = staged[len(base.files):]
+        frames += [pl.read_parquet(f.accepted) for f in staged]
+        return in_arrival_order(pl.concat(frames, how="vertical_relaxed"))
 
     def _write(self, kind: str, frame: pl.DataFrame) -> str:
         name = f"{kind}-{uuid.uuid4().hex[:12]}.parquet"
@@ -96,18 +104,21 @@ class SegmentStore:
         return name
 
     def _rebuild(self, old: list[Segment], staged: list[StagedFile], make) -> tuple[list[Segment], bool]:
-        """Reuse the leading segments that still hold the leading files; build the rest with `make`.
+        """Reuse the leading segments that still hold the leading files; build the rest with
+        `make(files, segments before, base)`, `base` the short last segment they extend, if any.
 
         Returns (segments, whether only files were added after the old ones)."""
         files = _files(staged)
         keep = _reusable(old, files)
         appended = keep == len(old)
+        base = None
         if keep and keep == len(old) and old[-1].rows < SEGMENT_ROWS and len(files) > sum(len(s.files) for s in old):
             keep -= 1  # the short last segment takes the new files
+            base = old[-1]
         segments = old[:keep]
         done = sum(len(s.files) for s in segments)
-        for chunk in _chunks(staged[done:]):
-            segments.append(make(chunk, segments))
+        for n, chunk in enumerate(_chunks(staged[done:])):
+            segments.append(make(chunk, segments, base if n == 0 else None))
         return segments, appended
 
     def update(self, staged: list[StagedFile]) -> Sharded:
@@ -118,8 +129,8 @@ class SegmentStore:
 
         fresh: dict[str, pl.DataFrame] = {}  # the map rows of the segments built now: not read back
 
-        def orders_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
-            rows, first_seen = route_orders(self._read(chunk), self._order_map(before, fresh))
+        def orders_segment(chunk: list[StagedFile], before: list[Segment], base: Segment | None) -> Segment:
+            rows, first_seen = route_orders(self._read(chunk, base), self._order_map(before, fresh))
             order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
             write_durably(self.root / order_map, first_seen.write_parquet)
             fresh[order_map] = first_seen
@@ -128,8 +139,8 @@ class SegmentStore:
         orders, appended = self._rebuild(old["orders"], by_kind["orders"], orders_segment)
         order_map = self._order_map(orders, fresh)
 
-        def returns_segment(chunk: list[StagedFile], before: list[Segment]) -> Segment:
-            rows = route_returns(self._read(chunk), order_map)
+        def returns_segment(chunk: list[StagedFile], before: list[Segment], base: Segment | None) -> Segment:
+            rows = route_returns(self._read(chunk, base), order_map)
             return Segment(_files(chunk), self._write("returns", rows), rows.height)
 
         old_returns = old["returns"] if appended else []

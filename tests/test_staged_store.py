@@ -91,6 +91,25 @@ def test_a_later_run_keeps_the_full_segments_and_rebuilds_after_a_changed_file(d
     assert_parts_match_memory(files, third, 4)
 
 
+def test_the_short_last_segment_takes_new_files_without_reading_its_old_files_again(data_dir, monkeypatch):
+    monkeypatch.setattr(store_module, "SEGMENT_ROWS", 10_000)  # one short segment of each kind
+    early, first = sharded_run(data_dir, dt.date(2026, 2, 5))
+    read = []
+    read_parquet = pl.read_parquet
+    monkeypatch.setattr(pl, "read_parquet", lambda path, *a, **kw: read.append(str(path)) or read_parquet(path, *a, **kw))
+    files, second = sharded_run(data_dir, dt.date(2026, 3, 31))
+    for kind in SHARDED_KINDS:
+        [segment] = second.segments[kind]
+        assert segment.files[:len(first.segments[kind][0].files)] == first.segments[kind][0].files
+        assert len(segment.files) > len(first.segments[kind][0].files), kind
+    old = {str(f.accepted) for f in early if f.file.kind in SHARDED_KINDS}
+    new = {str(f.accepted) for f in files if f.file.kind in SHARDED_KINDS} - old
+    assert not old & set(read) and new <= set(read)
+    assert {str(second.root / first.segments[kind][0].path) for kind in SHARDED_KINDS} <= set(read)
+    monkeypatch.undo()
+    assert_parts_match_memory(files, second, 3)
+
+
 def test_an_unchanged_file_is_neither_read_nor_hashed_and_a_changed_one_is_staged_again(data_dir, monkeypatch):
     import os
 
