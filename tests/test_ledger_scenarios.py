@@ -550,3 +550,13 @@ def test_an_overdraft_revealed_by_a_late_row_is_known_from_that_row_s_folder():
     assert codes(before) == []  # 500 available cover B's 400
     # K leaves 200 on 03-15: B's redemption of 03-20 overdraws by 200, known once K arrived
     assert after.exceptions.select("code", "entity_id", "arrival").rows() == [("OVERDRAFT", "B", dt.date(2026, 3, 25))]
+
+
+def test_rows_of_one_instant_count_together_for_when_an_exception_became_known():
+    # order B's 30 lines share one payment instant and arrive over 30 days; the last line's redemption
+    # overdraws: the overdraft is known only once every row of that instant had arrived (03-30)
+    lines = [dict(order("B", "2026-03-01T12:00:00+03:00", "1000.00", line=n, redeemed=10 if n == 30 else 0),
+                  folder=f"2026-03-{n:02d}") for n in range(1, 31)]
+    snap = snapshot("2026-03-31", customers=C1, orders=lines)
+    assert snap.exceptions.filter(pl.col("code") == "OVERDRAFT").select("entity_id", "arrival").rows() == [
+        ("B", dt.date(2026, 3, 30))]

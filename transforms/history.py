@@ -121,25 +121,24 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 
 def _hashes_held(versions: pl.DataFrame) -> bool:
     """Every equality the kernel took from a hash is true of the values: each row's order id and
-    header against its order's first line, its line and content against the line's first version."""
-    rows = versions.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    header against its order's first line, its line and content against the line's first version.
+    One select over the columns compared, so no other column is copied."""
     status = pl.col("status")
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    in_order = pl.col("header_row") != row
+    in_line = (pl.col("first_row") >= 0) & (pl.col("first_row") != row)
 
-    def holds(compared: pl.DataFrame, reference: str, columns: list[str]) -> bool:
-        expected = versions.select(columns).gather(compared.get_column(reference))
-        return compared.select(
-            pl.all_horizontal(pl.col(c).eq_missing(expected.get_column(c)) for c in columns).all()
-        ).item()
+    def holds(rows: pl.Expr, reference: str, columns: list[str]) -> pl.Expr:
+        at = pl.col(reference).filter(rows)
+        return pl.all_horizontal(pl.col(c).filter(rows).eq_missing(pl.col(c).gather(at)) for c in columns).all()
 
-    in_order = rows.filter(pl.col("header_row") != pl.col("row"))
-    in_line = rows.filter((pl.col("first_row") >= 0) & (pl.col("first_row") != pl.col("row")))
-    return (
-        holds(in_order.filter(status == vk.HEADER_CONFLICT), "header_row", ["order_id"])
-        and holds(in_order.filter(status != vk.HEADER_CONFLICT), "header_row", ["order_id", *HEADER_COLUMNS])
-        and holds(in_line.filter(status == vk.CONTENT_CONFLICT), "first_row", ["order_id", "line_no"])
-        and holds(in_line.filter(status.is_in([vk.REPEAT, vk.DELIVERY_CONFLICT])), "first_row",
-                  ["order_id", "line_no", *CONTENT_COLUMNS])
-    )
+    return versions.select(pl.all_horizontal(
+        holds(in_order & (status == vk.HEADER_CONFLICT), "header_row", ["order_id"]),
+        holds(in_order & (status != vk.HEADER_CONFLICT), "header_row", ["order_id", *HEADER_COLUMNS]),
+        holds(in_line & (status == vk.CONTENT_CONFLICT), "first_row", ["order_id", "line_no"]),
+        holds(in_line & status.is_in([vk.REPEAT, vk.DELIVERY_CONFLICT]), "first_row",
+              ["order_id", "line_no", *CONTENT_COLUMNS]),
+    )).item()
 
 
 def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -340,9 +339,9 @@ def known_from(events: pl.DataFrame, history: History) -> pl.Series:
         influences(history, events.select("customer_id").unique())
         .select("customer_id", pl.col("instant").dt.epoch("us").fill_null(np.iinfo(np.int64).min).alias("at"),
                 "folder")
-        .sort("customer_id", "at")
-        .with_columns(pl.col("folder").cum_max().over("customer_id"))
+        .group_by("customer_id", "at").agg(pl.col("folder").max())  # rows of one instant count together
         .sort("at")
+        .with_columns(pl.col("folder").cum_max().over("customer_id"))
     )
     asked = events.select("customer_id", pl.col("time").alias("at")).with_row_index("row").sort("at")
     found = asked.join_asof(shaping, on="at", by="customer_id", strategy="backward", check_sortedness=False).sort("row")
