@@ -203,7 +203,7 @@ def _with_lot(frame: pl.DataFrame, lots: pl.DataFrame, kind: str, source: str) -
 
 
 EVENT_COLUMNS = {
-    "customer_id": pl.String, "time": pl.Int64, "priority": pl.Int64, "rank": pl.Int64,
+    "customer_index": pl.UInt32, "time": pl.Int64, "priority": pl.Int64, "rank": pl.Int64,
     "order": pl.Int64, "line": pl.Int64, "quantity": pl.Int64, "points": pl.Int64, "adjustment": pl.Int64,
     "lot": pl.Int64, "ref": pl.Int64,
 }
@@ -212,31 +212,39 @@ concerns, `quantity` a return's (-1: all that is left), `points` a birthday's or
 `lot` the lot it opens or matures; -1 where it does not apply. `ref`: its row in its own frame."""
 
 
-def _events(orders, grants, returns, adjustments, lots, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
-    """Every event of the snapshot, one frame, columns EVENT_COLUMNS (time in UTC microseconds)."""
+def _events(orders, grants, returns, adjustments, lots, customers, rules: Rules, cutoff: dt.datetime
+            ) -> pl.DataFrame:
+    """Every event of the snapshot, one frame, columns EVENT_COLUMNS (time in UTC microseconds),
+    sorted as the kernel walks them. Each source row gets its customer's index before it becomes
+    events: every customer of these rows is among `customers`."""
+    def indexed(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(frame.select("customer_id").join(
+            customers, on="customer_id", how="left", maintain_order="left").get_column("customer_index"))
+
+    orders, grants, returns, adjustments = (indexed(f) for f in (orders, grants, returns, adjustments))
     pieces = [
         _with_lot(orders.filter(pl.col("matures") < cutoff), lots, "earn", "order_index").select(
-            "customer_id", pl.col("matures").dt.epoch("us").alias("time"),
+            "customer_index", pl.col("matures").dt.epoch("us").alias("time"),
             pl.lit(k.P_MATURITY).alias("priority"), pl.col("lot_rank").alias("rank"),
             pl.col("order_index").alias("order"), "lot", pl.col("order_index").alias("ref"),
         ),
         _with_lot(grants, lots, "birthday", "grant_index").select(
-            "customer_id", pl.col("granted_at").dt.epoch("us").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
+            "customer_index", pl.col("granted_at").dt.epoch("us").alias("time"), pl.lit(k.P_BIRTHDAY).alias("priority"),
             pl.col("lot_rank").alias("rank"), pl.lit(rules.birthday_points).alias("points"), "lot",
             pl.col("grant_index").alias("ref"),
         ),
         _with_lot(orders, lots, "earn", "order_index").select(
-            "customer_id", pl.col("paid_at").dt.epoch("us").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
+            "customer_index", pl.col("paid_at").dt.epoch("us").alias("time"), pl.lit(k.P_ORDER).alias("priority"),
             pl.col("order_index").alias("rank"), pl.col("order_index").alias("order"), "lot",
             pl.col("order_index").alias("ref"),
         ),
         _with_lot(returns, lots, "restore", "return_index").select(
-            "customer_id", pl.col("returned_at").dt.epoch("us").alias("time"), pl.lit(k.P_RETURN).alias("priority"),
+            "customer_index", pl.col("returned_at").dt.epoch("us").alias("time"), pl.lit(k.P_RETURN).alias("priority"),
             pl.col("return_index").alias("rank"), pl.col("line_index").alias("line"),
             pl.col("quantity").fill_null(-1).alias("quantity"), "lot", pl.col("return_index").alias("ref"),
         ),
         _with_lot(adjustments, lots, "adjust", "adjustment_index").select(
-            "customer_id", pl.col("created_at").dt.epoch("us").alias("time"),
+            "customer_index", pl.col("created_at").dt.epoch("us").alias("time"),
             pl.lit(k.P_ADJUSTMENT).alias("priority"), pl.col("adjustment_index").alias("rank"), "points",
             pl.col("adjustment_index").alias("adjustment"), "lot", pl.col("adjustment_index").alias("ref"),
         ),
@@ -246,7 +254,7 @@ def _events(orders, grants, returns, adjustments, lots, rules: Rules, cutoff: dt
         piece.with_columns(pl.lit(value).alias(name) for name, value in missing.items() if name not in piece.columns)
         .select(list(EVENT_COLUMNS)).cast(EVENT_COLUMNS)
         for piece in pieces
-    ])
+    ]).sort("customer_index", "time", "priority", "rank")
 
 
 def build_ledger_inputs(
@@ -276,11 +284,7 @@ def build_ledger_inputs(
         .with_row_index("customer_index")
     )
 
-    events = _events(orders, grants, returns, adjustments, lots, rules, cutoff)
-    events = (
-        events.join(customers, on="customer_id")
-        .sort("customer_index", "time", "priority", "rank")
-    )
+    events = _events(orders, grants, returns, adjustments, lots, customers, rules, cutoff)
     inputs = LedgerInputs(customers, lines, orders, returns, adjustments, lots, events, history)
     return inputs, concat_exceptions([return_exceptions, static_exceptions(history, inputs, rules)])
 
