@@ -127,6 +127,10 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str
     return files, routed["promotions"], reported, sharded, concat_exceptions([rejected, skipped_inputs(entries)])
 
 
+CODED = {"movements": ("business_date", "kind", "bucket", "source_kind"), "lots": ("lot_kind", "cashback_pct", "bucket")}
+"""The columns of few distinct values in the files the parts append to (see ParquetAppender)."""
+
+
 class PartResult:
     """A part's frames, handed over once: Prefect keeps every task's return value until the flow
     ends, so the flow takes the frames out of it rather than let 60 parts' movements pile up."""
@@ -337,7 +341,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         empty = {kind: no_rows(kind, arrival) for kind in SHARDED_KINDS}
         folder = partial_folder(out_root, as_of.isoformat())
         night = sharded.night
-        appended = {name: ParquetAppender(folder / f"{name}.parquet") for name in ("movements", "lots")}
+        appended = {name: ParquetAppender(folder / f"{name}.parquet", coded) for name, coded in CODED.items()}
         appended["balances"] = ParquetAppender(night / "balances-parts.parquet")  # in shard order
         compute_steps: dict[str, float] = {}
         figures, duplicates = [], []

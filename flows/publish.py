@@ -50,15 +50,23 @@ def write_frames(folder: Path, frames: dict[str, pl.DataFrame]) -> dict[str, dic
 
 
 class ParquetAppender:
-    """One parquet file written part by part (row groups), for outputs too big to hold at once."""
+    """One parquet file written part by part (row groups), for outputs too big to hold at once.
 
-    def __init__(self, path: Path):
-        self.path, self.writer, self.rows = path, None, 0
+    `coded`: written for files whose parts come in shard order (movements, lots). Only these
+    columns, of few distinct values, are dictionary-encoded, and only columns that are not text get
+    min/max statistics: a part's ids span the whole range, so theirs would let a reader skip
+    nothing, and encoding them was a quarter of the writing (0.57 -> 0.43 s for 1.5M movements)."""
+
+    def __init__(self, path: Path, coded: tuple[str, ...] | None = None):
+        self.path, self.writer, self.rows, self.coded = path, None, 0, coded
 
     def append(self, frame: pl.DataFrame) -> None:
         table = frame.to_arrow()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            options = {} if self.coded is None else {
+                "use_dictionary": list(self.coded),
+                "write_statistics": [c for c, t in frame.schema.items() if t != pl.String]}
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd", **options)
         self.writer.write_table(table)
         self.rows += frame.height
 

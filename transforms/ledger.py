@@ -131,7 +131,8 @@ def build_ledger(inputs: LedgerInputs, rules: Rules, as_of: dt.date) -> tuple[Le
         pl.Series("remaining", walked.remaining),
         pl.Series("pending", walked.pending),
         pl.Series("expiry", walked.expiry).replace(k.NO_EXPIRY, None).cast(INSTANT),
-    ).join(_earning_terms(orders), on=["lot_kind", "source_index"], how="left", maintain_order="left")
+        *_earning_terms(inputs.lots, orders),
+    )
     customers = inputs.customers.with_columns(
         pl.Series("spend_kop", walked.spend), pl.Series("debt_points", walked.debt))
     lines = inputs.lines.with_columns(pl.Series("kept_quantity", walked.kept))
@@ -172,11 +173,11 @@ def published_lots(ledger: Ledger, rules: Rules) -> pl.DataFrame:
     )
 
 
-def _earning_terms(orders: pl.DataFrame) -> pl.DataFrame:
-    """An earn lot's maturity instant, cashback rate (basis points) and earning base (kopecks), by
-    the lot's (lot_kind, source_index); other lots get none."""
-    return orders.select(pl.lit("earn").alias("lot_kind"), pl.col("order_index").cast(pl.Int64).alias("source_index"),
-                         "matures", "rate_bp", "base_kop")
+def _earning_terms(lots: pl.DataFrame, orders: pl.DataFrame) -> list[pl.Series]:
+    """An earn lot's maturity instant, cashback rate (basis points) and earning base (kopecks),
+    taken from its order (`source_index` is the order's row); other lots get none."""
+    order_row = lots.select(pl.when(pl.col("lot_kind") == "earn").then(pl.col("source_index"))).to_series()
+    return [orders.get_column(name).gather(order_row) for name in ("matures", "rate_bp", "base_kop")]
 
 
 def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
