@@ -7,8 +7,9 @@ one part's shard range skips the rest. Orders keep a map order -> shard, segment
 so a line arriving later still goes to its order's shard.
 
 A run reuses the segments whose files are the run's first files, in order, unchanged; the files
-after them go into new segments (the last short segment is rebuilt with them, so one day's files
-do not make a segment of their own). If the order files before a point changed, the order map
+after them go into new segments (the last short segment is rebuilt with them, its own rows read
+back from its file, so one day's files do not make a segment of their own and a night reads only
+its new files' caches). If the order files before a point changed, the order map
 may have changed from there, and every returns segment is rebuilt.
 """
 
