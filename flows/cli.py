@@ -197,11 +197,14 @@ def _nights(args, data_dir: Path) -> int:
     what = f"{args.command} {days[0] or 'yesterday'}" + (f"..{days[-1]}" if len(days) > 1 else "")
     try:
         with holding(data_dir, what, args.wait, waiting=lambda line: print(f"{PROGRAM}: {line}", file=sys.stderr)):
-            with temporary_server(meanwhile=lambda: importlib.import_module("flows.nightly")):
+            ahead = []  # the first night's inbox, staged while the server starts
+            with temporary_server(meanwhile=lambda: ahead.append(
+                    importlib.import_module("flows.nightly").stage_ahead(data_dir, days[0]))):
                 from flows.nightly import nightly
 
                 for n, current in enumerate(days, start=1):
-                    published.append(nightly(current, data_dir, args.partitions, cluster=args.cluster))
+                    published.append(nightly(current, data_dir, args.partitions, cluster=args.cluster,
+                                             head_start=ahead.pop() if ahead else None))
                     print(f"published {published[-1]}", flush=True)
                     if len(days) > 1:
                         tell(f"{n} of {len(days)} nights published, the last {current}", n, len(days))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import resource
 import subprocess
 import time
 import uuid
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -129,6 +130,33 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str
 
 CODED = {"movements": ("business_date", "kind", "bucket", "source_kind"), "lots": ("lot_kind", "cashback_pct", "bucket")}
 """The columns of few distinct values in the files the parts append to (see ParquetAppender)."""
+
+
+@dataclass(frozen=True)
+class HeadStart:
+    """What the command line staged of a night's inbox before the flow started (`stage_ahead`)."""
+
+    seconds: float = 0.0
+    """counted in the night's stage phase and its time before publishing"""
+    files: tuple[str, ...] = ()
+    """the inbox files it staged first: the manifest still says they were not staged before"""
+
+
+def stage_ahead(data_dir: Path, as_of: dt.date | None) -> HeadStart:
+    """Stage the inbox up to D (the per-file cache and the segments) before the flow starts: the
+    command line does this while its Prefect server starts, about 4 s of waiting otherwise. The
+    flow's `stage inbox` then finds every file staged and the segments current. Only a head start,
+    under the same lock: whatever fails here, the flow meets again and reports."""
+    started = time.perf_counter()
+    try:
+        cache = StagedCache(data_dir, code_version())
+        found, _ = scan_inbox(data_dir, as_of or yesterday(default_rules()))
+        files = cache.stage(found, load_dialects(data_dir))
+        SegmentStore(cache.root / "segments").update(files)
+    except Exception as problem:  # noqa: BLE001 - the flow stages again and reports it
+        logging.getLogger(__name__).debug("staging ahead stopped: %s", problem)
+        files = []
+    return HeadStart(time.perf_counter() - started, tuple(f.file.relative for f in files if not f.cached))
 
 
 class PartResult:
@@ -267,18 +295,19 @@ def _statements(folder: Path, rules: Rules):
 
 @flow(name="perfone-loyalty-nightly")
 def nightly(as_of: dt.date | None = None, data_dir: Path = DEFAULT_DATA_DIR, partitions: int | None = None,
-            wait_seconds: float = 0, cluster: str | None = None) -> str:
+            wait_seconds: float = 0, cluster: str | None = None, head_start: HeadStart | None = None) -> str:
     """Recompute the ledger as of D from every inbox folder <= D and publish `out/<D>/`.
 
     `partitions`: customer parts (default: by size; at most 4096). `wait_seconds`: how long to wait
     for another run holding the data directory. `cluster`: a Dask scheduler's address
-    (tcp://host:8786) to compute the parts on; none: two at a time here."""
+    (tcp://host:8786) to compute the parts on; none: two at a time here. `head_start`: what the
+    command line staged of this night's inbox before the flow started (`stage_ahead`)."""
     data_dir = Path(data_dir)
     problem = unwritable(data_dir) if data_dir.is_dir() else f"data directory {data_dir} does not exist"
     if problem:
         raise RuntimeError(problem)
     with holding(data_dir, f"nightly {as_of or 'yesterday'}", wait_seconds):
-        return _nightly(as_of, data_dir, partitions, cluster)
+        return _nightly(as_of, data_dir, partitions, cluster, head_start or HeadStart())
 
 
 def part_runner(cluster: str | None):
@@ -309,7 +338,8 @@ def parts_at_once(runner) -> int:
     return max(PARTS_AT_ONCE, sum(client.nthreads().values()))
 
 
-def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, cluster: str | None) -> str:
+def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, cluster: str | None,
+             head_start: HeadStart) -> str:
     log = get_run_logger()
     rules = default_rules()
     as_of = as_of or yesterday(rules)
@@ -321,7 +351,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         log.warning(settled)
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
-    started = lap = time.perf_counter()
+    started = lap = time.perf_counter() - head_start.seconds
 
     def clocked(name: str) -> None:
         nonlocal lap
@@ -333,6 +363,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
     warehouse.start_run(run_id, as_of, rules.version, version)
     try:
         files, promotions, reported, sharded, rejected = stage_inbox(data_dir, as_of, version)
+        files = [replace(f, cached=False) if f.file.relative in head_start.files else f for f in files]
         opening = warehouse.opening(as_of, rules.version, version)
         sharded = sharded.hold({"closings": route_by_customer(opening.closings)})
         opening = replace(opening, closings=opening.closings.clear())  # the parts read theirs

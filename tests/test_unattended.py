@@ -156,6 +156,27 @@ def test_an_emptied_cache_file_is_rebuilt_not_fatal(data_dir, prefect_harness):
     assert (out / "balances.csv").read_bytes() == GOLDEN.read_bytes()
 
 
+def test_the_inbox_staged_while_the_server_starts_is_still_new_to_the_night_and_counted_in_its_stage(data_dir, cli):
+    assert cli(data_dir, "run", "--date", "2026-03-30").returncode == 0
+    assert cli(data_dir, "run", "--date", DAY).returncode == 0
+    first, second = (json.loads((data_dir / "out" / day / "manifest.json").read_text()) for day in ("2026-03-30", DAY))
+    assert first["inputs"] and not any(f["staged_before"] for f in first["inputs"])
+    new = {f["file"] for f in second["inputs"] if not f["staged_before"]}
+    assert new and new == {f["file"] for f in second["inputs"] if f["folder"] == DAY}
+    for manifest in (first, second):
+        timings = manifest["timings_seconds"]
+        assert timings["total_before_publish"] >= sum(v for k, v in timings.items() if k != "total_before_publish")
+
+
+def test_a_file_that_stops_staging_ahead_is_reported_by_the_night_itself(data_dir, cli):
+    (data_dir / "inbox/2026-03-30/orders_broken.csv").write_text("order_id\nO1\n")
+    done = cli(data_dir, "run", "--date", "2026-03-30")
+    *progress, last = done.stderr.splitlines()
+    assert done.returncode == 1 and all(line.startswith("staged ") for line in progress)  # a first load's
+    assert last.startswith("perfone-loyalty: not published: inbox/2026-03-30/orders_broken.csv: lacks required")
+    assert runs(data_dir)[-1][:2] == ("2026-03-30", "failed")
+
+
 def test_a_date_out_of_range_is_refused_in_one_line_before_anything_starts(data_dir, cli):
     far = cli(data_dir, "run", "--date", "9999-12-31")
     assert far.returncode == 2 and len(far.stderr.splitlines()) == 1
