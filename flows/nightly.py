@@ -391,24 +391,15 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         with part_runner(cluster) as runner:
             at_once = parts_at_once(runner)
             parts = part_count(sharded.order_rows, at_once, partitions)
-            running, waiting = deque(), iter(range(parts))
-
-            def submit_next() -> None:
-                part = next(waiting, None)
-                if part is not None:
-                    running.append(runner.submit(recompute, parameters=dict(
-                        sharded=sharded, promotions=promotions, part=part, parts=parts, arrival=arrival,
-                        empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=opening)))
-
-            # `at_once` parts computed side by side and one queued, so that a core set free takes
-            # the next part at once, not after the driver has written the last one; collected in
-            # part order, the next part submitted before the driver writes
-            for _ in range(at_once + 1):
-                submit_next()
+            running = deque()
+            for n in range(parts):  # `at_once` computed side by side, collected in part order
+                running.append(runner.submit(recompute, parameters=dict(
+                    sharded=sharded, promotions=promotions, part=n, parts=parts, arrival=arrival,
+                    empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=opening)))
+                if len(running) == at_once:
+                    collect(running.popleft().result())
             while running:
-                done = running.popleft().result()
-                submit_next()
-                collect(done)
+                collect(running.popleft().result())
         del sharded
         written = {
             "movements.parquet": appended["movements"].close(pl.DataFrame(schema=MOVEMENT_SCHEMA)),
