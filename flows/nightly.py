@@ -26,6 +26,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from flows.explain import read_statements
 from flows.inbox import load_dialects, scan_inbox
@@ -392,9 +393,13 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
             at_once = parts_at_once(runner)
             parts = part_count(sharded.order_rows, at_once, partitions)
             running = deque()
-            for n in range(parts):  # `at_once` computed side by side, collected in part order
+            # `at_once` computed side by side, collected in part order. quote(): Prefect would walk
+            # the store's list of every staged file, part after part (0.05-0.1 s each), looking for
+            # futures; prefect-dask hands the quote itself to its workers, so not there
+            as_is = quote(sharded) if cluster is None else sharded
+            for n in range(parts):
                 running.append(runner.submit(recompute, parameters=dict(
-                    sharded=sharded, promotions=promotions, part=n, parts=parts, arrival=arrival,
+                    sharded=as_is, promotions=promotions, part=n, parts=parts, arrival=arrival,
                     empty=empty, rules=rules, as_of=as_of, operational_reported=reported, opening=opening)))
                 if len(running) == at_once:
                     collect(running.popleft().result())
@@ -457,7 +462,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
         publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since, closings)
-        out = publish(warehouse, publication, out_root, as_of, frames, manifest, written)
+        out = publish(warehouse, publication, out_root, as_of, frames, quote(manifest), written)  # as above
     except BaseException as problem:  # a termination too: the run log says how the run ended
         warehouse.finish_run(run_id, "failed", _why(problem))
         raise
