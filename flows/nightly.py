@@ -104,6 +104,10 @@ SMALL_KINDS = ("customers", "promotions", "adjustments", "balances")
 routed to customer shards and held on disk beside the order lines and returns (`Sharded.hold`)."""
 
 
+CODED = {"movements": ("business_date", "kind", "bucket", "source_kind"), "lots": ("lot_kind", "cashback_pct", "bucket")}
+"""The columns of few distinct values in the files the parts append to (see ParquetAppender)."""
+
+
 @task(name="stage inbox", task_run_name="stage inbox up to {as_of}", cache_policy=NO_CACHE)
 def stage_inbox(data_dir: Path, as_of: dt.date, version: str
                 ) -> tuple[list[StagedFile], pl.DataFrame, bool, Sharded, pl.DataFrame]:
@@ -127,10 +131,6 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str
     entries = pl.DataFrame([(s.relative, s.folder, s.reason) for s in skipped], orient="row",
                            schema={"source_file": pl.String, "folder": pl.Date, "reason": pl.String})
     return files, routed["promotions"], reported, sharded, concat_exceptions([rejected, skipped_inputs(entries)])
-
-
-CODED = {"movements": ("business_date", "kind", "bucket", "source_kind"), "lots": ("lot_kind", "cashback_pct", "bucket")}
-"""The columns of few distinct values in the files the parts append to (see ParquetAppender)."""
 
 
 @dataclass(frozen=True)
@@ -462,15 +462,16 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
         }
         timings["total_before_publish"] = round(time.perf_counter() - started, 3)
         publication = Publication(run_id, as_of, opening.as_of, rules.version, version, reported_since, closings)
-        out = publish(warehouse, publication, out_root, as_of, frames, quote(manifest), written)  # as above
+        out = publish(warehouse, publication, out_root, as_of, frames, quote(manifest), written)  # quote: see the parts
     except BaseException as problem:  # a termination too: the run log says how the run ended
         warehouse.finish_run(run_id, "failed", _why(problem))
         raise
     warehouse.finish_run(run_id, "published", out_dir=str(out))
     create_markdown_artifact(headline_markdown(report), key="loyalty-reconciliation",
                              description=f"Loyalty reconciliation of {as_of}")
-    log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out, balance_files["balances.csv"]["rows"],
-             appended["movements"].rows, exceptions.height, report.liability.get_column("closing").item())
+    log.info("published %s: %d customers, %d movements, %d exceptions, liability %d RUB", out,
+             balance_files["balances.csv"]["rows"], appended["movements"].rows, exceptions.height,
+             report.liability.get_column("closing").item())
     return str(out)
 
 

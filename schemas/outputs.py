@@ -78,8 +78,9 @@ MOVEMENTS = pa.DataFrameSchema(
 )
 
 MOVEMENT_SCHEMA = {name: column.dtype.type for name, column in MOVEMENTS.columns.items()}
-BALANCE_SCHEMA = {name: column.dtype.type for name, column in BALANCES.columns.items()}
 """The movements' column types, for an empty movements file."""
+BALANCE_SCHEMA = {name: column.dtype.type for name, column in BALANCES.columns.items()}
+"""The balances' column types, for an empty balances file."""
 
 EXCEPTIONS = pa.DataFrameSchema(
     {
