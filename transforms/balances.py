@@ -38,7 +38,7 @@ def tiers_frame(rules: Rules) -> pl.DataFrame:
 def build_balances(ledger: Ledger, rules: Rules, as_of: dt.date) -> pl.DataFrame:
     """One row per customer known by D."""
     lots = ledger.lots.select(
-        "customer_index", "remaining", business_date(pl.col("expiry"), rules).alias("expiry_date")
+        "customer_id", "remaining", business_date(pl.col("expiry"), rules).alias("expiry_date")
     )
     raw = run_sql(
         "balances",

@@ -28,8 +28,7 @@ class LedgerInputs:
     """One snapshot's ledger inputs; the frames' row positions are the kernel's indexes."""
 
     customers: pl.DataFrame
-    """grain [customer_id]: every customer known by D (customers file, orders, adjustments), with
-    its key; customer_index numbers them in id order"""
+    """grain [customer_id]: every customer known by D (customers file, orders, adjustments)"""
     lines: pl.DataFrame
     """grain [order_id, line_no]: lines of orders paid before the cut-off, sorted"""
     orders: pl.DataFrame
@@ -79,9 +78,9 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
             .alias("delivered"),
         )
         .with_columns((pl.col("net_kop") - pl.col("points_redeemed") * KOPECKS).alias("paid_kop"))
-        .sort("order_key", "line_no")  # the order of (order_id, line_no)
+        .sort("order_id", "line_no")
         .with_columns(
-            (pl.col("order_key") != pl.col("order_key").shift()).fill_null(True).cum_sum().sub(1).cast(pl.UInt32)
+            (pl.col("order_id") != pl.col("order_id").shift()).fill_null(True).cum_sum().sub(1).cast(pl.UInt32)
             .alias("order_index")
         )
     )
@@ -95,8 +94,6 @@ def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> p
         .agg(
             pl.col("order_id").first(),
             pl.col("customer_id").first(),
-            pl.col("order_key").first(),
-            pl.col("customer_key").first(),
             pl.col("channel").first(),
             pl.col("paid_at").first(),
             pl.col("net_kop").sum().alias("net_kop"),
@@ -122,10 +119,9 @@ def applicable_returns(
     history: History, lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return rows applied in this snapshot, and the exceptions of those that are not."""
-    line = ["order_key", "line_no"]
-    known = history.order_lines.select(*line, "customer_id", "customer_key", "paid_at",
+    known = history.order_lines.select("order_id", "line_no", "customer_id", "paid_at",
                                        pl.col("folder").alias("line_folder"))
-    returns = history.returns.join(known, on=line, how="left")
+    returns = history.returns.join(known, on=["order_id", "line_no"], how="left")
     exceptions = [checks.returns_unknown_order(returns), checks.returns_before_payment(returns, rules)]
     applied = (
         returns.filter(
@@ -133,8 +129,8 @@ def applicable_returns(
             & (pl.col("returned_at") >= pl.col("paid_at"))
             & (pl.col("returned_at") < cutoff)
         )
-        .join(lines.select(*line, pl.int_range(pl.len()).alias("line_index")), on=line)
-        .sort("return_id", "order_key", "line_no")
+        .join(lines.select("order_id", "line_no", pl.int_range(pl.len()).alias("line_index")), on=["order_id", "line_no"])
+        .sort("return_id", "order_id", "line_no")
         .with_row_index("return_index")
     )
     return applied, concat_exceptions(exceptions)
@@ -142,13 +138,13 @@ def applicable_returns(
 
 def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.date, cutoff: dt.datetime) -> pl.DataFrame:
     """One row per birthday grant (RULES 6): members only, 29 Feb -> 28 Feb, from program start."""
-    first_paid = orders.group_by("customer_key").agg(pl.col("paid_at").min().alias("first_paid"))
+    first_paid = orders.group_by("customer_id").agg(pl.col("paid_at").min().alias("first_paid"))
     year = pl.col("year")
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month, day = pl.col("birth_date").dt.month(), pl.col("birth_date").dt.day()
     return (
         history.customers.filter(pl.col("birth_date").is_not_null())
-        .join(first_paid, on="customer_key")
+        .join(first_paid, on="customer_id")
         .with_columns(
             pl.int_ranges(
                 pl.max_horizontal(pl.col("birth_date").dt.year() + 1, pl.lit(rules.program_start.year)),
@@ -167,11 +163,11 @@ def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.da
             & (pl.col("first_paid") < pl.col("granted_at"))
         )
         .select(
-            "customer_id", "customer_key", "grant_date", "granted_at",
+            "customer_id", "grant_date", "granted_at",
             start_of(plus_months(pl.col("grant_date"), rules.expiry_months), rules).alias("expiry"),
             pl.format("birthday:{}:{}", "customer_id", "grant_date").alias("lot_id"),
         )
-        .sort("customer_key", "grant_date")
+        .sort("customer_id", "grant_date")
         .with_row_index("grant_index")
     )
 
@@ -222,8 +218,8 @@ def _events(orders, grants, returns, adjustments, lots, customers, rules: Rules,
     sorted as the kernel walks them. Each source row gets its customer's index before it becomes
     events: every customer of these rows is among `customers`."""
     def indexed(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(frame.select("customer_key").join(
-            customers, on="customer_key", how="left", maintain_order="left").get_column("customer_index"))
+        return frame.with_columns(frame.select("customer_id").join(
+            customers, on="customer_id", how="left", maintain_order="left").get_column("customer_index"))
 
     orders, grants, returns, adjustments = (indexed(f) for f in (orders, grants, returns, adjustments))
     pieces = [
@@ -277,10 +273,14 @@ def build_ledger_inputs(
     )
     grants = birthdays(history, orders, rules, as_of, cutoff)
     lots = _lots(orders, grants, returns, adjustments)
-    known = pl.concat([history.customers.get_column("customer_key"), lines.get_column("customer_key"),
-                       adjustments.get_column("customer_key")])
     customers = (
-        history.customer_keys.filter(pl.col("customer_key").is_in(known.implode()))  # in key order
+        pl.concat([
+            history.customers.select("customer_id"),
+            history.order_lines.filter(pl.col("paid_at") < cutoff).select("customer_id"),
+            adjustments.select("customer_id"),
+        ])
+        .unique()
+        .sort("customer_id")
         .with_row_index("customer_index")
     )
 

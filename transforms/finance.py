@@ -231,13 +231,11 @@ def late_sources(history: History, customers: pl.DataFrame, since: dt.date, rule
     """grain [customer_id]: the rows received after `since` that can change that day's closing of
     these customers (`history.influences` before its cut-off), as 'file:row; ...'."""
     cut = cutoff_of(since, rules)
-    keyed = history.customer_keys.join(customers.select("customer_id"), on="customer_id", how="semi")
-    rows = influences(history, keyed).filter(
+    rows = influences(history, customers).filter(
         (pl.col("folder") > since) & (pl.col("instant").is_null() | (pl.col("instant") < cut)))
     named = (
         rows.with_columns(pl.format("{}:{}", "source_file", "source_row").alias("row"))
-        .group_by("customer_key").agg(pl.col("row").unique().sort())
-        .join(keyed, on="customer_key")
+        .group_by("customer_id").agg(pl.col("row").unique().sort())
     )
     return named.select(
         "customer_id",

@@ -13,13 +13,12 @@ import polars as pl
 
 from transforms import versions_kernel as vk
 from transforms.checks import concat_exceptions, order_conflicts, row_conflicts
-from transforms.keys import KEY, with_keys
 
 ARRIVAL = ("folder", "source_file", "source_row")
 
 ORDER_LINE_COLUMNS = (
     "order_id", "line_no", "customer_id", "channel", "paid_at", "delivered_at", "currency", "sku",
-    "quantity", "unit_price", "discount", "points_redeemed", "promo_code", "order_key", "customer_key",
+    "quantity", "unit_price", "discount", "points_redeemed", "promo_code",
 )
 
 
@@ -28,8 +27,7 @@ class History:
     """The accepted rows of every kind, as of one run."""
 
     order_lines: pl.DataFrame
-    """grain [order_id, line_no]: the standing version, delivered_at from its first delivery.
-    Every frame here carries the integer keys of its order and customer ids (`transforms.keys`)."""
+    """grain [order_id, line_no]: the standing version, delivered_at from its first delivery."""
     returns: pl.DataFrame
     """grain [return_id, order_id, line_no]"""
     adjustments: pl.DataFrame
@@ -44,14 +42,11 @@ class History:
     duplicates: pl.DataFrame
     """grain [source_file, source_row]: rows of orders, returns and adjustments that repeated a
     standing row and added nothing (neither a version, nor the delivery, nor a conflict)"""
-    customer_keys: pl.DataFrame
-    """grain [customer_id]: every customer id of the part's rows and its key, in key order"""
 
 
 DUPLICATE_COLUMNS = ("source_file", "source_row")
-DELIVERY_KEY = ("order_id", "line_no", "customer_id", "order_key", "customer_key")
 CONTENT_COLUMNS = ("sku", "quantity", "unit_price", "discount", "points_redeemed", "promo_code", "currency")
-HEADER_COLUMNS = ("customer_key", "channel", "paid_at")
+HEADER_COLUMNS = ("customer_id", "channel", "paid_at")
 
 
 _SEED = 20_240_101
@@ -73,16 +68,15 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     RULES 12: the first version of a line stands. A later version equal in every column but
     delivered_at is a duplicate, or the delivery update when the line had none; any other
     difference, or a line whose customer, channel or paid_at disagrees with its order's first
-    accepted line, is ORDER_CONFLICT. Rows are in arrival order (folder, file, row) already, with
-    their keys (`transforms.keys`).
+    accepted line, is ORDER_CONFLICT. Rows are in arrival order (folder, file, row) already.
 
-    Decided by `versions_kernel` on the order key and hashes; every equality it relied on is then checked on the
+    Decided by `versions_kernel` on hashes; every equality it relied on is then checked on the
     values, and should one fail (a hash collision) the rows are compared by `compare_versions`.
     """
     if staged.height == 0:
         return compare_versions(staged)
 
-    order = staged.get_column("order_key").cast(pl.UInt64)
+    order = _hash(staged.get_column("order_id"))
     line = _hash(pl.DataFrame({"order": order, "line_no": staged.get_column("line_no")}).to_struct())
     by_line = pl.DataFrame({"order": order, "line": line}).select(
         pl.arg_sort_by("order", "line", maintain_order=True)).to_series().to_numpy()
@@ -116,7 +110,7 @@ def accept_order_lines(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     ).with_columns(pl.when(standing.get_column("delivery_row") >= 0).then(pl.col(c)).alias(c) for c in ("delivered_at", *ARRIVAL))
     lines = standing.with_columns(delivery.get_column("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
     delivery_rows = pl.concat([
-        standing.select(*DELIVERY_KEY), delivery.select("delivered_at", *ARRIVAL),
+        standing.select("order_id", "line_no", "customer_id"), delivery.select("delivered_at", *ARRIVAL),
     ], how="horizontal").filter(pl.col("delivered_at").is_not_null())
     brought_delivery = standing.get_column("delivery_row").filter(standing.get_column("delivery_row") >= 0)
     duplicates = versions.with_row_index("position").filter(
@@ -139,11 +133,11 @@ def _hashes_held(versions: pl.DataFrame) -> bool:
         return pl.all_horizontal(pl.col(c).filter(rows).eq_missing(pl.col(c).gather(at)) for c in columns).all()
 
     return versions.select(pl.all_horizontal(
-        holds(in_order & (status == vk.HEADER_CONFLICT), "header_row", ["order_key"]),
-        holds(in_order & (status != vk.HEADER_CONFLICT), "header_row", ["order_key", *HEADER_COLUMNS]),
-        holds(in_line & (status == vk.CONTENT_CONFLICT), "first_row", ["order_key", "line_no"]),
+        holds(in_order & (status == vk.HEADER_CONFLICT), "header_row", ["order_id"]),
+        holds(in_order & (status != vk.HEADER_CONFLICT), "header_row", ["order_id", *HEADER_COLUMNS]),
+        holds(in_line & (status == vk.CONTENT_CONFLICT), "first_row", ["order_id", "line_no"]),
         holds(in_line & status.is_in([vk.REPEAT, vk.DELIVERY_CONFLICT]), "first_row",
-              ["order_key", "line_no", *CONTENT_COLUMNS]),
+              ["order_id", "line_no", *CONTENT_COLUMNS]),
     )).item()
 
 
@@ -195,7 +189,7 @@ def compare_versions(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
     standing = versions.filter(pl.col("is_first") & pl.col("conflict").is_null())
     lines = standing.with_columns(pl.col("line_delivered_at").alias("delivered_at")).select(*ORDER_LINE_COLUMNS, *ARRIVAL)
     delivery_rows = standing.filter(pl.col("line_delivered_at").is_not_null()).select(
-        *DELIVERY_KEY,
+        "order_id", "line_no", "customer_id",
         pl.col("line_delivered_at").alias("delivered_at"),
         pl.col("delivered_folder").alias("folder"),
         pl.col("delivered_source_file").alias("source_file"),
@@ -246,15 +240,14 @@ def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
     the customer first arrived in, and the row that brought the birth date standing now."""
     birth = pl.col("birth_date").drop_nulls().last()
     brought = pl.col("birth_date") == birth
-    return staged.group_by("customer_key", maintain_order=True).agg(
-        pl.col("customer_id").first(),
+    return staged.group_by("customer_id", maintain_order=True).agg(
         pl.col("registered_at").last(),
         birth,
         pl.col("folder").first().alias("first_folder"),
         pl.col("folder").filter(brought).first().alias("folder"),
         pl.col("source_file").filter(brought).first().alias("source_file"),
         pl.col("source_row").filter(brought).first().alias("source_row"),
-    ).sort("customer_key").select("customer_id", pl.exclude("customer_id"))
+    ).sort("customer_id")
 
 
 def latest_promotions(staged: pl.DataFrame) -> pl.DataFrame:
@@ -279,9 +272,8 @@ def in_arrival_order(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFrame]:
-    """All accepted rows of every kind, and the conflict exceptions found on the way. The order and
-    customer ids are numbered here (`transforms.keys`), once for the whole part."""
-    staged, keys = with_keys({kind: in_arrival_order(frame) for kind, frame in staged.items()})
+    """All accepted rows of every kind, and the conflict exceptions found on the way."""
+    staged = {kind: in_arrival_order(frame) for kind, frame in staged.items()}
     lines, delivery, line_conflicts, line_duplicates = accept_order_lines(staged["orders"])
     returns, return_conflicts, return_duplicates = accept_keyed_rows(
         staged["returns"], ["return_id", "order_id", "line_no"], "return_id", "return"
@@ -297,12 +289,11 @@ def build_history(staged: dict[str, pl.DataFrame]) -> tuple[History, pl.DataFram
         promotions=latest_promotions(staged["promotions"]),
         delivery_rows=delivery,
         duplicates=pl.concat([line_duplicates, return_duplicates, adjustment_duplicates], how="vertical_relaxed"),
-        customer_keys=keys["customer_key"],
     )
     return history, concat_exceptions([line_conflicts, return_conflicts, adjustment_conflicts])
 
 
-INFLUENCES = {"customer_key": KEY, "instant": pl.Datetime("us", "UTC"), "folder": pl.Date,
+INFLUENCES = {"customer_id": pl.String, "instant": pl.Datetime("us", "UTC"), "folder": pl.Date,
               "source_file": pl.String, "source_row": pl.Int64}
 """grain: a standing row that shapes a customer's ledger from `instant` on (null: from the start)."""
 
@@ -316,45 +307,44 @@ def influences(history: History, customers: pl.DataFrame | None = None) -> pl.Da
     So the state of a customer at instant t depends only on the rows with instant <= t: a row
     arriving in a folder after D that reaches back before D's cut-off can restate D, and the
     latest folder among the rows up to an event is when that event's outcome became known.
-    `customers`: only theirs (a frame with customer_key), which is much cheaper when they are few."""
+    `customers`: only theirs (a frame with customer_id), which is much cheaper when they are few."""
     where = ["folder", "source_file", "source_row"]
-    line = ["order_key", "line_no"]
 
     def theirs(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame if customers is None else frame.join(customers.select("customer_key"), on="customer_key",
+        return frame if customers is None else frame.join(customers.select("customer_id"), on="customer_id",
                                                           how="semi")
 
     lines = theirs(history.order_lines)
-    paid = lines.select(*line, "customer_key", "paid_at", "promo_code")
+    paid = lines.select("order_id", "line_no", "customer_id", "paid_at", "promo_code")
     frames = [
-        lines.select("customer_key", pl.col("paid_at").alias("instant"), *where),
-        theirs(history.delivery_rows).join(paid.drop("customer_key"), on=line)
-        .select("customer_key", pl.col("paid_at").alias("instant"), *where),
-        history.returns.join(paid.select(*line, "customer_key"), on=line)
-        .select("customer_key", pl.col("returned_at").alias("instant"), *where),
-        theirs(history.adjustments).select("customer_key", pl.col("created_at").alias("instant"), *where),
+        lines.select("customer_id", pl.col("paid_at").alias("instant"), *where),
+        theirs(history.delivery_rows).join(paid.drop("customer_id"), on=["order_id", "line_no"])
+        .select("customer_id", pl.col("paid_at").alias("instant"), *where),
+        history.returns.join(paid.select("order_id", "line_no", "customer_id"), on=["order_id", "line_no"])
+        .select("customer_id", pl.col("returned_at").alias("instant"), *where),
+        theirs(history.adjustments).select("customer_id", pl.col("created_at").alias("instant"), *where),
         theirs(history.customers).filter(pl.col("folder").is_not_null())
-        .select("customer_key", pl.lit(None, pl.Datetime("us", "UTC")).alias("instant"), *where),
+        .select("customer_id", pl.lit(None, pl.Datetime("us", "UTC")).alias("instant"), *where),
         history.promotions.select("promo_code", *where).join(paid.filter(pl.col("promo_code").is_not_null()),
                                                              on="promo_code")
-        .select("customer_key", pl.col("paid_at").alias("instant"), *where),
+        .select("customer_id", pl.col("paid_at").alias("instant"), *where),
     ]
     return pl.concat([f.cast(INFLUENCES) for f in frames])
 
 
 def known_from(events: pl.DataFrame, history: History) -> pl.Series:
-    """For rows of (customer_key, time in UTC microseconds): the latest folder among the rows that
+    """For rows of (customer_id, time in UTC microseconds): the latest folder among the rows that
     shape that customer up to that time, the night the outcome of such an event became known."""
     shaping = (
-        influences(history, events.select("customer_key").unique())
-        .select("customer_key", pl.col("instant").dt.epoch("us").fill_null(np.iinfo(np.int64).min).alias("at"),
+        influences(history, events.select("customer_id").unique())
+        .select("customer_id", pl.col("instant").dt.epoch("us").fill_null(np.iinfo(np.int64).min).alias("at"),
                 "folder")
-        .group_by("customer_key", "at").agg(pl.col("folder").max())  # rows of one instant count together
+        .group_by("customer_id", "at").agg(pl.col("folder").max())  # rows of one instant count together
         .sort("at")
-        .with_columns(pl.col("folder").cum_max().over("customer_key"))
+        .with_columns(pl.col("folder").cum_max().over("customer_id"))
     )
-    asked = events.select("customer_key", pl.col("time").alias("at")).with_row_index("row").sort("at")
-    found = asked.join_asof(shaping, on="at", by="customer_key", strategy="backward", check_sortedness=False).sort("row")
+    asked = events.select("customer_id", pl.col("time").alias("at")).with_row_index("row").sort("at")
+    found = asked.join_asof(shaping, on="at", by="customer_id", strategy="backward", check_sortedness=False).sort("row")
     return found.get_column("folder").alias("arrival")
 
 

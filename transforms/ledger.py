@@ -185,8 +185,7 @@ def _kernel_exceptions(inputs: LedgerInputs, xs: np.ndarray) -> pl.DataFrame:
     found = pl.DataFrame(xs, schema=["code", "event", "points"], orient="row")
     events = inputs.events.with_row_index("event").with_columns(pl.col("event").cast(pl.Int64))
     found = found.join(events.select("event", "priority", "ref", "customer_index", "time"), on="event").join(
-        inputs.customers.select("customer_index", "customer_id", "customer_key"), on="customer_index",
-        maintain_order="left")
+        inputs.customers.select("customer_index", "customer_id"), on="customer_index", maintain_order="left")
     found = found.with_columns(known_from(found, inputs.history))
     orders = found.filter(pl.col("priority") == k.P_ORDER).join(
         inputs.orders.select(pl.col("order_index").cast(pl.Int64).alias("ref"), "order_id", "source_file", "source_row"),

@@ -1,7 +1,6 @@
 -- Balances as of D: grain [customer_id], one row per customer known by D (RULES 13).
--- Buckets and lifetime totals come from the movements (coded); expiries from the lots still
--- holding points; the tier from lifetime spend. Customers are joined and ordered by
--- customer_index, which numbers them in customer_id order. Amounts stay in kopecks here
+-- Buckets and lifetime totals come from the movements (coded, by customer_index); expiries from
+-- the lots still holding points; the tier from lifetime spend. Amounts stay in kopecks here
 -- ($as_of, $window bound).
 WITH totals AS (
     SELECT customer_index,
@@ -22,25 +21,25 @@ WITH totals AS (
     GROUP BY customer_index
 ),
 open_lots AS (
-    SELECT customer_index, expiry_date, remaining
+    SELECT customer_id, expiry_date, remaining
     FROM lots
     WHERE remaining > 0
 ),
 next_expiry AS (
-    SELECT customer_index, min(expiry_date) AS next_expiry_date
+    SELECT customer_id, min(expiry_date) AS next_expiry_date
     FROM open_lots
-    GROUP BY customer_index
+    GROUP BY customer_id
 ),
 next_expiry_points AS (
-    SELECT o.customer_index, n.next_expiry_date, sum(o.remaining) AS next_expiry_points
-    FROM open_lots o JOIN next_expiry n ON o.customer_index = n.customer_index AND o.expiry_date = n.next_expiry_date
-    GROUP BY o.customer_index, n.next_expiry_date
+    SELECT o.customer_id, n.next_expiry_date, sum(o.remaining) AS next_expiry_points
+    FROM open_lots o JOIN next_expiry n ON o.customer_id = n.customer_id AND o.expiry_date = n.next_expiry_date
+    GROUP BY o.customer_id, n.next_expiry_date
 ),
 expiring AS (
-    SELECT customer_index, sum(remaining) AS expiring_30d_points
+    SELECT customer_id, sum(remaining) AS expiring_30d_points
     FROM open_lots
     WHERE expiry_date > $as_of AND expiry_date <= $as_of + $window
-    GROUP BY customer_index
+    GROUP BY customer_id
 ),
 ranked_tiers AS (
     SELECT *, lead(name) OVER (ORDER BY from_kopecks) AS next_tier,
@@ -71,6 +70,6 @@ SELECT c.customer_id,
 FROM customers c
 ASOF JOIN ranked_tiers t ON c.spend_kop >= t.from_kopecks
 LEFT JOIN totals m ON m.customer_index = c.customer_index
-LEFT JOIN next_expiry_points e ON e.customer_index = c.customer_index
-LEFT JOIN expiring x ON x.customer_index = c.customer_index
-ORDER BY c.customer_index
+LEFT JOIN next_expiry_points e USING (customer_id)
+LEFT JOIN expiring x USING (customer_id)
+ORDER BY c.customer_id
