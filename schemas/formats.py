@@ -20,8 +20,23 @@ _TIMESTAMP = r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d{1,6})?)?(Z|[+
 _NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 
 
+_CANONICAL_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}:\d{2}$"
+"""The form most exports use, already what `_any_timestamp` would rewrite it to."""
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+
+
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
-    """ISO 8601 with a UTC offset ('Z', '+03:00', '+0300', '+03') -> UTC instant; null if not."""
+    """ISO 8601 with a UTC offset ('Z', '+03:00', '+0300', '+03') -> UTC instant; null if not.
+    A cell already in the canonical form is read directly; only the others are taken apart and
+    put together canonically first (three times slower), which gives the same instant."""
+    canonical = text.str.contains(_CANONICAL_TIMESTAMP)
+    direct = pl.when(canonical).then(text).str.to_datetime(
+        _TIMESTAMP_FORMAT, strict=False, time_unit="us", time_zone="UTC")
+    return pl.when(canonical).then(direct).otherwise(_any_timestamp(pl.when(~canonical).then(text)))
+
+
+def _any_timestamp(text: pl.Expr) -> pl.Expr:
+    """parse_timestamp for every accepted form: the parts rewritten canonically, then read."""
     parts = text.str.extract_groups(_TIMESTAMP)
     offset = parts.struct.field("4")
     offset = (
@@ -40,9 +55,7 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
         parts.struct.field("3").fill_null(":00"),
         offset,
     )
-    return canonical.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
-    )
+    return canonical.str.to_datetime(_TIMESTAMP_FORMAT, strict=False, time_unit="us", time_zone="UTC")
 
 
 def parse_date(text: pl.Expr) -> pl.Expr:

@@ -53,6 +53,32 @@ def test_order_rows_breaking_a_column_rule_are_rejected_with_the_reason(change, 
     assert len(messages) == 1 and problem in messages[0], messages
 
 
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("text, instant", [
+    ("2026-01-10T14:00:00+03:00", dt.datetime(2026, 1, 10, 11, 0, tzinfo=UTC)),      # canonical: read directly
+    ("2026-01-10T14:00:00.25-02:30", dt.datetime(2026, 1, 10, 16, 30, 0, 250_000, tzinfo=UTC)),
+    ("2026-01-10T14:00:00.123456+00:00", dt.datetime(2026, 1, 10, 14, 0, 0, 123_456, tzinfo=UTC)),
+    ("2026-01-10 14:00:00+03:00", dt.datetime(2026, 1, 10, 11, 0, tzinfo=UTC)),      # the others: taken apart
+    ("2026-01-10T14:00+0300", dt.datetime(2026, 1, 10, 11, 0, tzinfo=UTC)),
+    ("2026-01-10T14:00:00Z", dt.datetime(2026, 1, 10, 14, 0, tzinfo=UTC)),
+    ("2026-01-10T14:00:00+03", dt.datetime(2026, 1, 10, 11, 0, tzinfo=UTC)),
+    ("2026-01-10T14:00:00.1234567+03:00", None),                                      # 7 decimals: neither
+    ("2026-01-10T24:00:00+03:00", None),
+    ("2026-02-29T10:00:00+03:00", None),
+    ("2026-01-10T14:00:00+03:00 ", None),
+    ("20260-01-10T14:00:00+03:00", None),
+    ("2026-01-10T14:00:00", None),
+])
+def test_a_timestamp_reads_the_same_whether_canonical_or_not(text, instant):
+    from schemas.formats import _any_timestamp, parse_timestamp
+
+    cells = pl.DataFrame({"t": [text]})
+    assert cells.select(parse_timestamp(pl.col("t"))).item() == instant
+    assert cells.select(_any_timestamp(pl.col("t"))).item() == instant  # the path every form can take
+
+
 def test_valid_order_values_are_typed_exactly():
     rows = [{**GOOD, "paid_at": "2026-01-10 14:00+03", "unit_price": "1999.99", "discount": "0.5",
              "delivered_at": "2026-01-11T09:30:00.250Z", "points_redeemed": "+3"}]

@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.formats import IDENTIFIER, quoted
-from schemas.inputs import META_COLUMNS, ExportKind
+from schemas.inputs import META_COLUMNS, ExportKind, parsed_column
 from transforms.calendar import local_text, plus_days, start_of
 from transforms.rules import Rules, default_rules
 from transforms.checks import schema_violations
@@ -112,11 +112,13 @@ def stage_export(kind: ExportKind, raw: pl.DataFrame, rules: Rules | None = None
     """Typed, accepted rows of one export and the SCHEMA exceptions of its rejected rows."""
     rules = rules or default_rules()
     text = clean_text(kind, raw)
-    format_problems = _failures(kind.raw, text)
-    formatted = text.join(format_problems.select(_ROW).unique(), on=_ROW, how="anti")
+    parsed = text.with_columns(fmt.parse(pl.col(name)).alias(parsed_column(name))
+                               for name, (fmt, _) in kind.columns.items())
+    format_problems = _failures(kind.raw, parsed)
+    formatted = parsed.filter(~pl.col(_ROW).is_in(format_problems.get_column(_ROW).implode()))
     typed = formatted.select(
         pl.col(_ROW),
-        *[fmt.parse(pl.col(name)).alias(name) for name, (fmt, _) in kind.columns.items()],
+        *[pl.col(parsed_column(name)).alias(name) for name in kind.columns],
         *[pl.col(name) for name in META_COLUMNS],
     )
     value_problems = _failures(kind.typed, typed)
@@ -134,5 +136,5 @@ def stage_export(kind: ExportKind, raw: pl.DataFrame, rules: Rules | None = None
         .sort(_ROW)
     )
     exceptions = schema_violations(rejected, kind.name, _ENTITY_COLUMN[kind.name], "customer_id" in kind.columns)
-    accepted = typed.join(rejected.select(_ROW), on=_ROW, how="anti").sort(_ROW).drop(_ROW)
+    accepted = typed.filter(~pl.col(_ROW).is_in(rejected.get_column(_ROW).implode())).drop(_ROW)  # in row order
     return accepted, exceptions
