@@ -24,8 +24,10 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, write: Callable[[Path], None]) -> None:
-    """`write(temporary)` fills a temporary file beside `path`, which then replaces `path`."""
+def write_durably(path: Path, write: Callable[[Path], None], flush_folder: bool = True) -> None:
+    """`write(temporary)` fills a temporary file beside `path`, which then replaces `path`.
+    `flush_folder=False`: the caller flushes the folder once after several files (the cache's
+    entries, each of which is checked whole when read)."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(temporary)
@@ -33,11 +35,12 @@ def write_durably(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    fsync_path(path.parent)
+    if flush_folder:
+        fsync_path(path.parent)
 
 
-def write_text_durably(path: Path, text: str) -> None:
-    write_durably(path, lambda temporary: temporary.write_text(text))
+def write_text_durably(path: Path, text: str, flush_folder: bool = True) -> None:
+    write_durably(path, lambda temporary: temporary.write_text(text), flush_folder)
 
 
 def parquet_reads(path: Path) -> bool:

@@ -3,7 +3,9 @@
 Files not seen before are staged in batches of one kind (memory: one batch's text) and cached
 file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
 (its version) starts a new cache: staged rows never outlive the rules that made them. Entries are
-written durably (`flows.durable`); one that does not read back is staged again.
+written durably (`flows.durable`: each file flushed, its folder once a batch); one that does not
+read back whole is staged again. An entry's `.rows` file, written last, holds the rows read and
+the exception rows found; a file without exception rows has no `.rejected.parquet`.
 
 `files.json` remembers each inbox file's size, modification time, sha256 and row counts: a file
 seen before and unchanged is neither read nor hashed again, so a night's fixed cost grows with
@@ -22,7 +24,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from flows.durable import clear_temporaries, parquet_reads, write_durably, write_text_durably
+from flows.durable import clear_temporaries, fsync_path, parquet_reads, write_durably, write_text_durably
 from flows.inbox import CsvDialect, InboxFile, read_raw
 from flows.progress import tell
 from flows.publish import sha256_of
@@ -183,11 +185,11 @@ class StagedCache:
         """The cached entry of a file, if it is whole; a broken one is removed (and staged again)."""
         accepted, rejected, counted = self._paths(file, digest)
         try:
-            rows = int(counted.read_text())
-            found = pq.read_metadata(rejected).num_rows
+            rows, found = (int(n) for n in counted.read_text().split())
+            whole = parquet_reads(accepted) and (found == 0 or pq.read_metadata(rejected).num_rows == found)
         except Exception:  # a missing, emptied or truncated entry: pyarrow raises several kinds
-            rows = None
-        if rows is not None and parquet_reads(accepted):
+            whole = False
+        if whole:
             return StagedFile(file, digest, accepted, rejected, rows, True, found)
         for broken in (accepted, rejected, counted):
             broken.unlink(missing_ok=True)
@@ -206,10 +208,14 @@ class StagedCache:
             if raw.height == 0 and not file.path.read_bytes().strip():  # 0 bytes, or only blank lines
                 found = concat_exceptions([found, empty_files(pl.DataFrame(
                     {"source_file": [file.relative], "folder": [file.folder]}))])
-            for frame, path in ((typed_by_file.get((file.relative,), typed.clear()), accepted), (found, rejected)):
-                write_durably(path, frame.write_parquet)
-            write_text_durably(counted, str(raw.height))  # last: the entry counts once it is there
+            write_durably(accepted, typed_by_file.get((file.relative,), typed.clear()).write_parquet, flush_folder=False)
+            if found.height:  # most files have none, and then no file
+                write_durably(rejected, found.write_parquet, flush_folder=False)
+            # last: the entry counts once it is there, and says how many rows each file holds
+            write_text_durably(counted, f"{raw.height} {found.height}", flush_folder=False)
             staged[file] = StagedFile(file, digest, accepted, rejected, raw.height, False, found.height)
+        for folder in {entry.accepted.parent for entry in staged.values()}:
+            fsync_path(folder)
         return staged
 
 

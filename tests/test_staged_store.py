@@ -153,3 +153,18 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
     assert "C777" in gathered["customers"]["customer_id"].to_list()
     assert found.equals(load_staged(files, kinds)[1])  # its rejected row comes before the later files'
     assert found["source_file"][0] == "inbox/2025-02-03/customers.csv"
+
+
+def test_an_entry_has_an_exception_file_only_with_exception_rows_and_is_staged_again_when_it_is_lost(data_dir):
+    as_of = dt.date(2026, 3, 31)
+    files = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    with_rows = [f for f in files if f.rejected_rows]
+    assert with_rows and all(f.rejected.exists() for f in with_rows)
+    assert not any(f.rejected.exists() for f in files if not f.rejected_rows)
+    lost = with_rows[0]
+    lost.rejected.unlink()
+    (data_dir / ".staged" / "test" / "files.json").unlink()  # look at every entry itself, not the index
+    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    assert [f.file.relative for f in again if not f.cached] == [lost.file.relative]
+    restaged = next(f for f in again if f.file.relative == lost.file.relative)
+    assert restaged.rejected.exists() and restaged.rejected_rows == lost.rejected_rows
