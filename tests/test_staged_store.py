@@ -168,3 +168,18 @@ def test_an_entry_has_an_exception_file_only_with_exception_rows_and_is_staged_a
     assert [f.file.relative for f in again if not f.cached] == [lost.file.relative]
     restaged = next(f for f in again if f.file.relative == lost.file.relative)
     assert restaged.rejected.exists() and restaged.rejected_rows == lost.rejected_rows
+
+
+def test_batches_staged_side_by_side_stage_what_one_batch_at_a_time_does(data_dir, monkeypatch):
+    import flows.staged_cache as cache_module
+
+    staged = {}
+    for at_once in (1, 2):
+        monkeypatch.setattr(cache_module, "BATCHES_AT_ONCE", at_once)
+        files = StagedCache(data_dir, f"at-once-{at_once}").stage(inbox_files(data_dir, dt.date(2026, 3, 31)),
+                                                                   load_dialects(data_dir))
+        assert len({f.file.kind for f in files}) > 1  # more than one batch
+        staged[at_once] = [(f.file.relative, f.sha256, f.rows_read, f.rejected_rows, pl.read_parquet(f.accepted))
+                           for f in files]
+    for one, two in zip(staged[1], staged[2], strict=True):
+        assert one[:4] == two[:4] and one[4].equals(two[4])
