@@ -4,7 +4,7 @@ ignores row order, and the answer for D ignores folders after D."""
 import datetime as dt
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from given import raw_frame, snapshot_of_history
@@ -22,6 +22,7 @@ AS_OF = dt.date(2026, 3, 1)
 
 @SETTINGS
 @given(seeds)
+@example(268)  # staged rows of several files filtered without a copy once made pl.format panic
 def test_balances_equal_the_lots_and_the_movements_and_tie_out(seed):
     snap = snapshot_of_history(random_history(seed), AS_OF)
     lots = snap.ledger.lots.group_by("customer_id").agg(
