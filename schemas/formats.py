@@ -32,7 +32,7 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
     canonical = text.str.contains(_CANONICAL_TIMESTAMP)
     direct = pl.when(canonical).then(text).str.to_datetime(
         _TIMESTAMP_FORMAT, strict=False, time_unit="us", time_zone="UTC")
-    return pl.when(canonical).then(direct).otherwise(_any_timestamp(pl.when(~canonical).then(text)))
+    return pl.coalesce(direct, _any_timestamp(pl.when(~canonical).then(text)))  # each row takes one path
 
 
 def _any_timestamp(text: pl.Expr) -> pl.Expr:
