@@ -188,3 +188,39 @@ def test_keyed_rows_compared_only_where_ids_repeat_decide_as_comparing_all(rows)
     args = (["adjustment_id"], "adjustment_id", "adjustment")
     for fast, exact in zip(accept_keyed_rows(staged, *args), _first_versions(staged, *args)):
         assert fast.equals(exact)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([None, 1, 2, 3]), st.integers(0, 9)), max_size=25))
+def test_a_customer_stands_as_its_rows_read_one_by_one_say(rows):
+    """latest_customers against the rows read in arrival order: the latest registered_at, the latest
+    non-empty birth date (an empty one never erases), the folder of the first row, and the first row
+    that carried the standing birth date."""
+    from transforms.history import latest_customers
+
+    staged = pl.DataFrame({
+        "customer_id": [f"C{c}" for c, _, _ in rows],
+        "registered_at": [dt.datetime(2024, 1, 1 + r, tzinfo=dt.timezone.utc) for _, _, r in rows],
+        "birth_date": [dt.date(1990, b, 1) if b else None for _, b, _ in rows],
+        "source_file": [f"inbox/2025-03-{1 + n // 3:02d}/customers.csv" for n in range(len(rows))],
+        "source_row": [n % 3 for n in range(len(rows))],
+        "folder": [dt.date(2025, 3, 1 + n // 3) for n in range(len(rows))],
+    }, schema_overrides={"customer_id": pl.String, "birth_date": pl.Date,
+                         "registered_at": pl.Datetime("us", "UTC")})
+    expected = {}
+    for row in staged.iter_rows(named=True):
+        seen = expected.setdefault(row["customer_id"], {"first_folder": row["folder"], "rows": []})
+        seen["rows"].append(row)
+    want = []
+    for customer in sorted(expected):
+        seen = expected[customer]
+        births = [r["birth_date"] for r in seen["rows"] if r["birth_date"] is not None]
+        birth = births[-1] if births else None
+        brought = next((r for r in seen["rows"] if birth is not None and r["birth_date"] == birth), None)
+        want.append({"customer_id": customer, "registered_at": seen["rows"][-1]["registered_at"],
+                     "birth_date": birth, "first_folder": seen["first_folder"],
+                     **{c: brought[c] if brought else None for c in ("folder", "source_file", "source_row")}})
+    got = latest_customers(staged)
+    assert got.columns == ["customer_id", "registered_at", "birth_date", "first_folder", "folder", "source_file",
+                           "source_row"]
+    assert got.to_dicts() == want

@@ -237,17 +237,23 @@ def _first_versions(
 
 def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
     """One row per customer: latest registered_at, latest non-empty birth_date (RULES 6); the folder
-    the customer first arrived in, and the row that brought the birth date standing now."""
-    birth = pl.col("birth_date").drop_nulls().last()
-    brought = pl.col("birth_date") == birth
-    return staged.group_by("customer_id", maintain_order=True).agg(
-        pl.col("registered_at").last(),
-        birth,
-        pl.col("folder").first().alias("first_folder"),
-        pl.col("folder").filter(brought).first().alias("folder"),
-        pl.col("source_file").filter(brought).first().alias("source_file"),
-        pl.col("source_row").filter(brought).first().alias("source_row"),
-    ).sort("customer_id")
+    the customer first arrived in, and the row that brought the birth date standing now (the first
+    row that carried that date). Plain aggregations and joins: a filter inside a group's
+    aggregation is evaluated group by group (0.45 s for 50 000 customers, against 0.1 s)."""
+    rows = staged.with_row_index("__row")
+    birth = rows.filter(pl.col("birth_date").is_not_null()).group_by("customer_id").agg(pl.col("birth_date").last())
+    brought = rows.join(birth, on=["customer_id", "birth_date"], how="semi").group_by("customer_id").agg(
+        pl.col("__row").min())
+    where = rows.select("folder", "source_file", "source_row").gather(brought.get_column("__row")).with_columns(
+        brought.get_column("customer_id"))
+    return (
+        rows.group_by("customer_id")
+        .agg(pl.col("registered_at").last(), pl.col("folder").first().alias("first_folder"))
+        .join(birth, on="customer_id", how="left")
+        .join(where, on="customer_id", how="left")
+        .select("customer_id", "registered_at", "birth_date", "first_folder", "folder", "source_file", "source_row")
+        .sort("customer_id")
+    )
 
 
 def latest_promotions(staged: pl.DataFrame) -> pl.DataFrame:
