@@ -101,6 +101,16 @@ def test_calendar_months_clamp_to_month_end(paid, months, expires):
         ("2026-01-10T21:00:00+00:00", "2026-01-11"),  # 00:00 MSK belongs to the next day
         ("2026-01-10T23:30:00+03:00", "2026-01-10"),
         ("2026-01-11T00:30:00+05:00", "2026-01-10"),  # 22:30 MSK
+        ("2012-06-01T19:59:59+00:00", "2012-06-01"),  # Moscow was UTC+4 from 2011-03-27
+        ("2012-06-01T20:00:00+00:00", "2012-06-02"),
+        ("2014-10-25T21:59:59+00:00", "2014-10-26"),  # 01:59:59 MSK+4, the last second of UTC+4
+        ("2014-10-25T22:00:00+00:00", "2014-10-26"),  # 01:00 MSK+3
+        ("2014-10-26T20:59:59+00:00", "2014-10-26"),
+        ("2014-10-26T21:00:00+00:00", "2014-10-27"),
+        ("1969-12-31T20:59:59+00:00", "1969-12-31"),  # outside the table of offsets: converted
+        ("1969-12-31T21:00:00+00:00", "1970-01-01"),
+        ("2150-06-01T20:59:59+00:00", "2150-06-01"),
+        ("2150-06-01T21:00:00+00:00", "2150-06-02"),
     ],
 )
 def test_business_date_is_moscow_calendar_date(instant, date):
@@ -108,6 +118,33 @@ def test_business_date_is_moscow_calendar_date(instant, date):
         pl.col("t").dt.convert_time_zone("UTC")
     )
     assert frame.select(business_date(pl.col("t"), RULES)).item() == dt.date.fromisoformat(date)
+
+
+def test_a_missing_instant_has_no_business_date():
+    frame = pl.DataFrame({"t": [None, dt.datetime(2026, 1, 10, 21, tzinfo=dt.timezone.utc)]},
+                         schema={"t": pl.Datetime("us", "UTC")})
+    assert frame.select(business_date(pl.col("t"), RULES)).to_series().to_list() == [None, dt.date(2026, 1, 11)]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "America/New_York", "Europe/London", "Australia/Lord_Howe",
+                                  "Asia/Kathmandu", "America/St_Johns"])
+def test_business_dates_from_the_table_of_offsets_are_the_zone_databases(zone):
+    """Around every change of the zone's offset, at every quarter hour of three years with daylight
+    saving, and at random instants from 1950 to 2150: the date the zone's own conversion gives."""
+    from dataclasses import replace
+
+    from transforms.calendar import MICROS, utc_offsets
+
+    since, _ = utc_offsets(zone)
+    changes = since.to_numpy()[1:]
+    near = np.concatenate([changes + d for d in (-3600 * MICROS, -1, 0, 1, 3600 * MICROS)])
+    quarters = np.arange(1_230_768_000, 1_325_376_000, 900, dtype=np.int64) * MICROS  # 2009-2011
+    spread = np.random.default_rng(7).integers(-631_152_000, 5_680_281_600, 20_000) * MICROS
+    frame = pl.DataFrame({"t": np.concatenate([near, quarters, spread])}).select(
+        pl.col("t").cast(pl.Datetime("us", "UTC")))
+    rules = replace(RULES, timezone=zone)
+    mismatched = frame.filter(business_date(pl.col("t"), rules) != pl.col("t").dt.convert_time_zone(zone).dt.date())
+    assert mismatched.height == 0, mismatched.head()
 
 
 def test_start_of_day_and_snapshot_cutoff():
