@@ -88,7 +88,7 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
 
 def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> pl.DataFrame:
     """One row per order: spend, earning base, redemption, delivery, maturity and expiry."""
-    delivered = pl.col("delivered").filter(pl.col("delivered") < cutoff).max()
+    delivered = pl.when(pl.col("delivered") < cutoff).then(pl.col("delivered")).max()
     return (
         lines.group_by("order_index", maintain_order=True)
         .agg(
@@ -97,7 +97,7 @@ def snapshot_orders(lines: pl.DataFrame, rules: Rules, cutoff: dt.datetime) -> p
             pl.col("channel").first(),
             pl.col("paid_at").first(),
             pl.col("net_kop").sum().alias("net_kop"),
-            pl.col("paid_kop").filter(pl.col("eligible")).sum().alias("base_kop"),
+            pl.when(pl.col("eligible")).then(pl.col("paid_kop")).otherwise(0).sum().alias("base_kop"),
             pl.col("points_redeemed").sum().alias("redeemed_points"),
             pl.col("price_kop").sum().alias("price_kop"),
             delivered.alias("delivered"),

@@ -157,13 +157,13 @@ def part_figures(
     )
     walked = (
         moves.group_by("customer_index", "bucket")
-        .agg(pl.col("points").filter(before).sum().alias("recomputed"),
-             pl.col("points").filter(~before).sum().alias("movements"))
+        .agg(pl.when(before).then(pl.col("points")).otherwise(0).sum().alias("recomputed"),
+             pl.when(before).then(0).otherwise(pl.col("points")).sum().alias("movements"))
         .with_columns(pl.col("bucket").cast(pl.String))
     )
     held = ledger.lots.filter(pl.col("remaining") > 0).group_by("customer_index").agg(
-        pl.col("remaining").filter(pl.col("pending")).sum().alias("pending"),
-        pl.col("remaining").filter(~pl.col("pending")).sum().alias("available"),
+        pl.when(pl.col("pending")).then(pl.col("remaining")).otherwise(0).sum().alias("pending"),
+        pl.when(pl.col("pending")).then(0).otherwise(pl.col("remaining")).sum().alias("available"),
     )
     closing = _long(
         ledger.customers.select("customer_index", pl.col("debt_points").alias("debt"))
