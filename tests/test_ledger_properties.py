@@ -224,3 +224,24 @@ def test_a_customer_stands_as_its_rows_read_one_by_one_say(rows):
     assert got.columns == ["customer_id", "registered_at", "birth_date", "first_folder", "folder", "source_file",
                            "source_row"]
     assert got.to_dicts() == want
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), max_size=30), st.randoms(use_true_random=False))
+def test_rows_come_back_in_arrival_order_whatever_order_they_were_read_in(rows, shuffle):
+    """Files in arrival order (folder, then name) as the Enum has them; rows in any order."""
+    from transforms.history import in_arrival_order
+
+    files = [f"inbox/2025-03-{1 + n // 2:02d}/{'orders' if n % 2 else 'adjustments'}.csv" for n in range(6)]
+    read = [(files[f], row, n) for n, (f, row) in enumerate(rows)]
+    shuffle.shuffle(read)
+    frame = pl.DataFrame({
+        "folder": [dt.date.fromisoformat(f.split("/")[1]) for f, _, _ in read],
+        "source_file": pl.Series([f for f, _, _ in read], dtype=pl.Enum(files)),
+        "source_row": pl.Series([r for _, r, _ in read], dtype=pl.Int64),
+        "read": [n for _, _, n in read],
+    })
+    expected = sorted(read, key=lambda r: (files.index(r[0]), r[1]))  # stable: ties keep the order read
+    assert in_arrival_order(frame).get_column("read").to_list() == [n for _, _, n in expected]
+    as_text = frame.with_columns(pl.col("source_file").cast(pl.String))
+    assert in_arrival_order(as_text).get_column("read").to_list() == [n for _, _, n in expected]
