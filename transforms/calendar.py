@@ -12,7 +12,8 @@ from transforms.rules import Rules
 
 MICROS = 1_000_000
 DAY_MICROS = 86_400 * MICROS
-OFFSETS_FROM, OFFSETS_TO = dt.datetime(1970, 1, 1), dt.datetime(2100, 1, 1)
+OFFSETS_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+OFFSETS_TO = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 """The span, in UTC, over which business dates come from a table of the clock's UTC offsets."""
 
 
@@ -26,13 +27,9 @@ def business_date(instant: pl.Expr, rules: Rules) -> pl.Expr:
     since, offsets = utc_offsets(rules.timezone)
     at = (pl.lit(since).search_sorted(micros, side="right").cast(pl.Int64) - 1).clip(0)
     local_day = (micros + pl.lit(offsets).gather(at)) // DAY_MICROS
-    inside = micros.is_between(since[0], _micros(OFFSETS_TO), closed="left")
+    inside = micros.is_between(since[0], micros_of(OFFSETS_TO), closed="left")
     converted = pl.when(~inside).then(instant).dt.convert_time_zone(rules.timezone).dt.date()
     return pl.when(inside).then(local_day.cast(pl.Int32).cast(pl.Date)).otherwise(converted)
-
-
-def _micros(naive_utc: dt.datetime) -> int:
-    return (naive_utc - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
 
 
 def _offset_of(instants: np.ndarray, timezone: str) -> np.ndarray:
@@ -48,11 +45,11 @@ def utc_offsets(timezone: str) -> tuple[pl.Series, pl.Series]:
     microseconds), OFFSETS_FROM to OFFSETS_TO, as Polars' zone database has it. Read every hour
     (the zone database has no zone change its offset twice within an hour), each change
     found to the microsecond by halving."""
-    hours = np.arange(_micros(OFFSETS_FROM), _micros(OFFSETS_TO), 3600 * MICROS, dtype=np.int64)
+    hours = np.arange(micros_of(OFFSETS_FROM), micros_of(OFFSETS_TO), 3600 * MICROS, dtype=np.int64)
     offset = _offset_of(hours, timezone)
     changed = np.flatnonzero(offset[1:] != offset[:-1]) + 1
     low, high, before = hours[changed - 1], hours[changed], offset[changed - 1]
-    while len(changed) and (high - low > 1).any():  # the first microsecond of the new offset
+    while (high - low > 1).any():  # the first microsecond of the new offset
         middle = (low + high) // 2
         still = _offset_of(middle, timezone) == before
         low, high = np.where(still, middle, low), np.where(still, high, middle)
