@@ -117,3 +117,20 @@ def test_late_rows_are_those_received_after_the_day_that_reach_back_before_its_c
         ("C1", "inbox/2026-03-25/adjustments.csv:1")]
     assert late_sources(history, c1, dt.date(2025, 4, 9), rules).rows() == [  # J1 created after 2025-04-09;
         ("C1", "inbox/2026-03-01/customers.csv:1")]                           # a birth date reaches back always
+
+
+def test_a_birth_date_set_back_is_late_from_the_row_that_set_it_back():
+    """C1's birth date 1990-12-25 (03-01), 1990-06-01 (03-10), 1990-12-25 again (03-20): the date
+    standing since 03-20 was made so by the 03-20 row, so a day between 03-10 and 03-20 is restated
+    by that row, and a day after 03-20 by none (the 03-01 row alone would say none and none)."""
+    staged, _ = stage_all({"customers": [
+        raw_frame("customers", CUSTOMERS, "2026-03-01"),
+        raw_frame("customers", [{"customer_id": "C1", "birth_date": "1990-06-01"}], "2026-03-10"),
+        raw_frame("customers", [{"customer_id": "C1", "birth_date": "1990-12-25"}], "2026-03-20"),
+    ]})
+    history, _ = build_history(staged)
+    c1 = pl.DataFrame({"customer_id": ["C1"]})
+    rules = default_rules()
+    assert late_sources(history, c1, dt.date(2026, 3, 15), rules).rows() == [
+        ("C1", "inbox/2026-03-20/customers.csv:1")]
+    assert late_sources(history, c1, dt.date(2026, 3, 25), rules).height == 0

@@ -195,8 +195,8 @@ def test_keyed_rows_compared_only_where_ids_repeat_decide_as_comparing_all(rows)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([None, 1, 2, 3]), st.integers(0, 9)), max_size=25))
 def test_a_customer_stands_as_its_rows_read_one_by_one_say(rows):
     """latest_customers against the rows read in arrival order: the latest registered_at, the latest
-    non-empty birth date (an empty one never erases), the folder of the first row, and the first row
-    that carried the standing birth date."""
+    non-empty birth date (an empty one never erases), the folder of the first row, and the row that
+    last changed the birth date (after A, B, A: the second A)."""
     from transforms.history import latest_customers
 
     staged = pl.DataFrame({
@@ -217,7 +217,10 @@ def test_a_customer_stands_as_its_rows_read_one_by_one_say(rows):
         seen = expected[customer]
         births = [r["birth_date"] for r in seen["rows"] if r["birth_date"] is not None]
         birth = births[-1] if births else None
-        brought = next((r for r in seen["rows"] if birth is not None and r["birth_date"] == birth), None)
+        brought = None
+        for r in seen["rows"]:
+            if r["birth_date"] is not None and (brought is None or r["birth_date"] != brought["birth_date"]):
+                brought = r
         want.append({"customer_id": customer, "registered_at": seen["rows"][-1]["registered_at"],
                      "birth_date": birth, "first_folder": seen["first_folder"],
                      **{c: brought[c] if brought else None for c in ("folder", "source_file", "source_row")}})
