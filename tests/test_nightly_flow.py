@@ -152,13 +152,13 @@ def test_partitioned_run_publishes_the_same_balances_and_exceptions(data_dir, tm
     other = tmp_path / "other"
     shutil.copytree(data_dir, other)
     whole = Path(nightly(dt.date(2026, 3, 31), data_dir, 1))
-    split = Path(nightly(dt.date(2026, 3, 31), other, 64))  # most parts hold one customer or none
+    split = Path(nightly(dt.date(2026, 3, 31), other, 32))  # most parts hold one customer or none
     for name in ("balances.csv", "balances.parquet", "exceptions.csv"):
         assert (whole / name).read_bytes() == (split / name).read_bytes(), name
     order = ["customer_id", "instant", "kind", "bucket", "lot_id", "points"]
     assert pl.read_parquet(whole / "movements.parquet").sort(order).equals(
         pl.read_parquet(split / "movements.parquet").sort(order))
-    assert json.loads((split / "manifest.json").read_text())["partitions"] == 64
+    assert json.loads((split / "manifest.json").read_text())["partitions"] == 32
 
 
 def test_balances_written_a_few_customers_at_a_time_are_the_golden_ones(data_dir, golden_nights, monkeypatch):

@@ -99,12 +99,12 @@ def wait_for_a_running_night(data_dir: Path, timeout: float = 300) -> None:
 
 
 def test_a_second_run_on_the_same_directory_exits_with_one_line_or_waits(data_dir, start, cli):
-    first = start(data_dir, "backfill", "--start", "2026-03-29", "--end", DAY)
+    first = start(data_dir, "backfill", "--start", "2026-03-30", "--end", DAY)
     holder = wait_for_lock(data_dir)
     busy = cli(data_dir, "run", "--date", DAY)
     assert busy.returncode == 3
     assert busy.stderr == (f"perfone-loyalty: not started: another run holds {data_dir} since {holder['since']} "
-                           f"(pid {first.pid}, backfill 2026-03-29..{DAY})\n")
+                           f"(pid {first.pid}, backfill 2026-03-30..{DAY})\n")
     waited = cli(data_dir, "run", "--date", DAY, "--wait", "300")
     first.communicate(timeout=300)
     assert (first.returncode, waited.returncode) == (0, 0)
