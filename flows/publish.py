@@ -205,9 +205,13 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def settle_folders(out_root: Path) -> list[str]:
     """Finish a swap a crash interrupted (no `out/<D>/`, its old folder aside): the new folder when
-    it was complete (it has its manifest, written last), else the old one; drop leftovers."""
+    it was complete (it has its manifest, written last), else the old one; drop leftovers, and the
+    folders of nights that failed or were killed while writing (the caller holds the data
+    directory, so no run is writing them)."""
     done = []
-    for previous in sorted(out_root.glob(".*.previous")) if out_root.is_dir() else []:
+    if not out_root.is_dir():
+        return done
+    for previous in sorted(out_root.glob(".*.previous")):
         name = previous.name[1:-len(".previous")]
         final, staging = out_root / name, out_root / f".{name}.partial"
         if not final.exists():
@@ -215,4 +219,7 @@ def settle_folders(out_root: Path) -> list[str]:
             chosen.rename(final)
             done.append(f"finished publishing {name} from {chosen.name} after an interrupted swap")
         shutil.rmtree(previous, ignore_errors=True)
+    for staging in sorted(out_root.glob(".*.partial")):
+        shutil.rmtree(staging, ignore_errors=True)
+        done.append(f"removed {staging.name}, left by a night that did not publish")
     return done

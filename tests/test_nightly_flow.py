@@ -196,3 +196,26 @@ def test_the_parts_of_a_night_fill_the_rounds(order_rows, at_once, requested, pa
     from flows.nightly import part_count
 
     assert part_count(order_rows, at_once, requested) == parts
+
+
+def test_a_run_settles_an_interrupted_swap_and_removes_what_unpublished_nights_left(tmp_path):
+    """03-30: killed mid-swap, the old folder aside and the new one complete (its manifest written);
+    03-29: published, then a re-run of it failed while writing; 03-31: a night killed while writing."""
+    from flows.publish import settle_folders
+
+    out = tmp_path / "out"
+    for folder, files in {".2026-03-30.previous": ["balances.csv"], ".2026-03-30.partial": ["manifest.json"],
+                          "2026-03-29": ["manifest.json"], ".2026-03-29.partial": ["balances.csv"],
+                          ".2026-03-31.partial": []}.items():
+        (out / folder).mkdir(parents=True)
+        for name in files:
+            (out / folder / name).write_text(folder)
+    assert settle_folders(out) == [
+        "finished publishing 2026-03-30 from .2026-03-30.partial after an interrupted swap",
+        "removed .2026-03-29.partial, left by a night that did not publish",
+        "removed .2026-03-31.partial, left by a night that did not publish",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["2026-03-29", "2026-03-30"]
+    assert (out / "2026-03-30" / "manifest.json").read_text() == ".2026-03-30.partial"
+    assert (out / "2026-03-29" / "manifest.json").read_text() == "2026-03-29"
+    assert settle_folders(out) == []
