@@ -238,26 +238,21 @@ def _first_versions(
 
 def latest_customers(staged: pl.DataFrame) -> pl.DataFrame:
     """One row per customer: latest registered_at, latest non-empty birth_date (RULES 6); the folder
-    the customer first arrived in, and the row that brought the birth date standing now: the first
-    row carrying it after the last row that carried another (after A, B, A: the second A, which made
-    A stand again). Plain aggregations and joins: a filter inside a group's aggregation is evaluated
-    group by group (0.45 s for 50 000 customers, against 0.1 s)."""
+    the customer first arrived in, and the row that made the birth date stand: the last row whose
+    date differs from the customer's dated row before it (after A, B, A: the second A). Plain
+    sorts, aggregations and joins: a filter inside a group's aggregation is evaluated group by
+    group (0.45 s for 50 000 customers, against 0.1 s)."""
     rows = staged.with_row_index("__row")
-    dated = rows.filter(pl.col("birth_date").is_not_null())
-    birth = dated.group_by("customer_id").agg(pl.col("birth_date").last())
-    since = dated.join(birth, on="customer_id", suffix="_standing").group_by("customer_id").agg(
-        pl.when(pl.col("birth_date") != pl.col("birth_date_standing")).then(pl.col("__row")).max().alias("other"))
-    brought = (
-        dated.join(birth, on=["customer_id", "birth_date"], how="semi").join(since, on="customer_id")
-        .filter(pl.col("other").is_null() | (pl.col("__row") > pl.col("other")))
-        .group_by("customer_id").agg(pl.col("__row").min())
-    )
+    dated = (rows.filter(pl.col("birth_date").is_not_null()).select("customer_id", "birth_date", "__row")
+             .sort("customer_id", maintain_order=True))
+    changed = (pl.col("customer_id") != pl.col("customer_id").shift()) | (
+        pl.col("birth_date") != pl.col("birth_date").shift())
+    brought = dated.filter(changed.fill_null(True)).unique("customer_id", keep="last", maintain_order=True)
     where = rows.select("folder", "source_file", "source_row").gather(brought.get_column("__row")).with_columns(
-        brought.get_column("customer_id"))
+        brought.get_column("customer_id"), brought.get_column("birth_date"))
     return (
         rows.group_by("customer_id")
         .agg(pl.col("registered_at").last(), pl.col("folder").first().alias("first_folder"))
-        .join(birth, on="customer_id", how="left")
         .join(where, on="customer_id", how="left")
         .select("customer_id", "registered_at", "birth_date", "first_folder", "folder", "source_file", "source_row")
         .sort("customer_id")
