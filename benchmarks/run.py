@@ -168,7 +168,7 @@ def machine() -> str:
 def report(results: list[dict], command: str) -> str:
     lines = ["# Benchmarks", "", f"Command: `{command}`", "", f"Machine: {machine()}", "", TARGETS, "",
              "Times in seconds, memory in GiB (peak RSS of the measured process). `wall` of a nightly run includes",
-             "Prefect's temporary server (about 8 s); `pipeline` is the run's own time before publishing. The nightly",
+             "Prefect's temporary server (8 to 14 s by machine); `pipeline` is the run's own time before publishing. The nightly",
              "run is measured `--repeat` times: medians of its times, the highest of its peaks. Engine vs reference:",
              "the reference's time over the engine's, first the whole history computed in memory as one part, then",
              "the nightly's full recompute (parts read from disk, two at a time).", "",
