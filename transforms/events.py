@@ -64,7 +64,8 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
     )
     return (
         history.order_lines.filter(pl.col("paid_at") < cutoff)
-        .join(promos, on="promo_code", how="left")
+        .sort("order_id", "line_no")
+        .join(promos, on="promo_code", how="left", maintain_order="left")
         .with_columns(
             (_money_kopecks("unit_price") * pl.col("quantity")).alias("price_kop"),
             (_money_kopecks("unit_price") * pl.col("quantity") - _money_kopecks("discount")).alias("net_kop"),
@@ -78,7 +79,6 @@ def snapshot_lines(history: History, rules: Rules, cutoff: dt.datetime) -> pl.Da
             .alias("delivered"),
         )
         .with_columns((pl.col("net_kop") - pl.col("points_redeemed") * KOPECKS).alias("paid_kop"))
-        .sort("order_id", "line_no")
         .with_columns(
             (pl.col("order_id") != pl.col("order_id").shift()).fill_null(True).cum_sum().sub(1).cast(pl.UInt32)
             .alias("order_index")
