@@ -1,8 +1,9 @@
-"""Staged rows of each inbox file, cached by the file's sha256 under DIR/.staged/<code version>/.
+"""Staged rows of each inbox file, cached by the file's sha256 under DIR/.staged/<code version>+<dialects>/.
 
 Files not seen before are staged in batches of one kind (memory: one batch's text) and cached
 file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
-(its version) starts a new cache: staged rows never outlive the rules that made them. Entries are
+(its version) or of the CSV dialects declared in DIR/sources.toml starts a new cache: staged rows
+never outlive the code or the reading that made them (a source declared anew is read anew). Entries are
 written durably (`flows.durable`: each file flushed, its folder once a batch); one that does not
 read back whole is staged again. An entry's `.rows` file, written last, holds the rows read and
 the exception rows found; a file without exception rows has no `.rejected.parquet`.
@@ -27,7 +28,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from flows.durable import clear_temporaries, fsync_path, parquet_reads, write_durably, write_text_durably
-from flows.inbox import CsvDialect, InboxFile, read_raw
+from flows.inbox import CsvDialect, InboxFile, load_dialects, read_raw
 from flows.progress import tell
 from flows.publish import sha256_of
 from transforms.checks import FOUND_SCHEMA, concat_exceptions, empty_files
@@ -61,9 +62,15 @@ class BrokenCacheEntry(RuntimeError):
         self.files = files
 
 
+def dialects_version(dialects: list[tuple[str, CsvDialect]]) -> str:
+    """A digest of the CSV dialects as read from DIR/sources.toml (not its text: a comment is no change)."""
+    return hashlib.sha256(repr(dialects).encode()).hexdigest()[:10]
+
+
 class StagedCache:
     def __init__(self, data_dir: Path, code_version: str):
-        self.root = data_dir / CACHE_DIR / code_version.replace("/", "_")
+        version = f"{code_version}+{dialects_version(load_dialects(data_dir))}"
+        self.root = data_dir / CACHE_DIR / version.replace("/", "_")
         for stale in (data_dir / CACHE_DIR).glob("*") if (data_dir / CACHE_DIR).exists() else []:
             if stale != self.root:
                 shutil.rmtree(stale, ignore_errors=True)

@@ -157,13 +157,14 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
 
 def test_an_entry_has_an_exception_file_only_with_exception_rows_and_is_staged_again_when_it_is_lost(data_dir):
     as_of = dt.date(2026, 3, 31)
-    files = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    cache = StagedCache(data_dir, "test")
+    files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
     with_rows = [f for f in files if f.rejected_rows]
     assert with_rows and all(f.rejected.exists() for f in with_rows)
     assert not any(f.rejected.exists() for f in files if not f.rejected_rows)
     lost = with_rows[0]
     lost.rejected.unlink()
-    (data_dir / ".staged" / "test" / "files.json").unlink()  # look at every entry itself, not the index
+    (cache.root / "files.json").unlink()  # look at every entry itself, not the index
     again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
     assert [f.file.relative for f in again if not f.cached] == [lost.file.relative]
     restaged = next(f for f in again if f.file.relative == lost.file.relative)
@@ -183,3 +184,24 @@ def test_batches_staged_side_by_side_stage_what_one_batch_at_a_time_does(data_di
                            for f in files]
     for one, two in zip(staged[1], staged[2], strict=True):
         assert one[:4] == two[:4] and one[4].equals(two[4])
+
+
+def test_a_source_declared_anew_is_read_anew_and_a_comment_changes_nothing(data_dir):
+    """The 1C file's amounts have a decimal comma (`1999,99`): undeclared, its row is rejected; once
+    sources.toml declares it again, the same bytes are staged again and the row is accepted."""
+    as_of = dt.date(2026, 3, 31)
+    config = data_dir / "sources.toml"
+    declared = config.read_text()
+    assert "decimal_comma = true\n" in declared
+
+    def one_c():
+        files = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+        [entry] = [f for f in files if f.file.relative == "inbox/2026-02-20/orders_1c.csv"]
+        return entry.rows_read, entry.rejected_rows, entry.cached
+
+    config.write_text(declared.replace("decimal_comma = true\n", ""))
+    assert one_c() == (1, 1, False)
+    config.write_text(declared)
+    assert one_c() == (1, 0, False)
+    config.write_text("# the 1C export, declared\n" + declared)
+    assert one_c() == (1, 0, True)
