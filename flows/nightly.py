@@ -29,7 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.explain import read_statements
-from flows.inbox import load_dialects, scan_inbox
+from flows.inbox import scan_inbox
 from flows.lock import holding, unwritable
 from flows.publish import (
     CsvAppender, ParquetAppender, chunks, in_key_range, partial_folder, publish_folder, settle_folders, sha256_of,
@@ -114,15 +114,14 @@ def stage_inbox(data_dir: Path, as_of: dt.date, version: str
     """Every export file of folders <= D staged (from the cache when seen before): (files,
     promotions, whether D's folder brought operational balances, every other kind routed to
     customer shards on disk, staging's exception rows)."""
-    dialects = load_dialects(data_dir)
     cache = StagedCache(data_dir, version)
     found, skipped = scan_inbox(data_dir, as_of)
-    files = cache.stage(found, dialects)
+    files = cache.stage(found)
     try:
         small, rejected = cache.load(files, SMALL_KINDS)
     except BrokenCacheEntry as broken:  # staged again, once
         cache.forget(broken.files)
-        files = cache.stage(found, dialects)
+        files = cache.stage(found)
         small, rejected = cache.load(files, SMALL_KINDS)
     reported = reported_on(small["balances"], as_of)
     routed = route_small_kinds(small)
@@ -152,7 +151,7 @@ def stage_ahead(data_dir: Path, as_of: dt.date | None) -> HeadStart:
     try:
         cache = StagedCache(data_dir, code_version())
         found, _ = scan_inbox(data_dir, as_of or yesterday(default_rules()))
-        files = cache.stage(found, load_dialects(data_dir))
+        files = cache.stage(found)
         SegmentStore(cache.root / "segments").update(files)
     except Exception as problem:  # noqa: BLE001 - the flow stages again and reports it
         logging.getLogger(__name__).debug("staging ahead stopped: %s", problem)

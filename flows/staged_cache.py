@@ -69,7 +69,9 @@ def dialects_version(dialects: list[tuple[str, CsvDialect]]) -> str:
 
 class StagedCache:
     def __init__(self, data_dir: Path, code_version: str):
-        version = f"{code_version}+{dialects_version(load_dialects(data_dir))}"
+        self.dialects = load_dialects(data_dir)
+        """how CSV files are read: part of the cache's key, and what `stage` reads new files with"""
+        version = f"{code_version}+{dialects_version(self.dialects)}"
         self.root = data_dir / CACHE_DIR / version.replace("/", "_")
         for stale in (data_dir / CACHE_DIR).glob("*") if (data_dir / CACHE_DIR).exists() else []:
             if stale != self.root:
@@ -88,8 +90,9 @@ class StagedCache:
         stem = self.root / file.kind / f"{digest}-{file.relative.replace('/', '_')}"
         return stem.with_suffix(".accepted.parquet"), stem.with_suffix(".rejected.parquet"), stem.with_suffix(".rows")
 
-    def stage(self, files: list[InboxFile], dialects: list[tuple[str, CsvDialect]]) -> list[StagedFile]:
-        """Every file's staged rows and SCHEMA rows, from the cache or staged now.
+    def stage(self, files: list[InboxFile]) -> list[StagedFile]:
+        """Every file's staged rows and SCHEMA rows, from the cache or staged now (new files read
+        with the dialects the cache is keyed on).
 
         Files not seen before are staged in batches of one kind (one validation per batch, not
         per file), then cached file by file."""
@@ -117,7 +120,7 @@ class StagedCache:
         with ThreadPoolExecutor(BATCHES_AT_ONCE) as pool:  # a failure waits for the one batch beside it only
             running = deque()
             for batch in _batches(todo):
-                running.append((batch, pool.submit(self._stage_batch, batch, dialects)))
+                running.append((batch, pool.submit(self._stage_batch, batch)))
                 if len(running) == BATCHES_AT_ONCE:
                     finish(*running.popleft())
             while running:
@@ -217,8 +220,8 @@ class StagedCache:
             broken.unlink(missing_ok=True)
         return None
 
-    def _stage_batch(self, batch: list[tuple[InboxFile, str]], dialects) -> dict[InboxFile, StagedFile]:
-        raws = [read_raw(file, dialects) for file, _ in batch]
+    def _stage_batch(self, batch: list[tuple[InboxFile, str]]) -> dict[InboxFile, StagedFile]:
+        raws = [read_raw(file, self.dialects) for file, _ in batch]
         typed, schema_rows = stage_export(EXPORT_KINDS[batch[0][0].kind], pl.concat(raws, how="vertical_relaxed"))
         typed_by_file = typed.partition_by("source_file", as_dict=True, maintain_order=True)
         rejected_by_file = schema_rows.partition_by("source_file", as_dict=True, maintain_order=True)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import flows.staged_store as store_module
-from flows.inbox import inbox_files, load_dialects
+from flows.inbox import inbox_files
 from flows.nightly import DEFAULT_DATA_DIR
 from flows.staged_cache import StagedCache, arrival_enum, load_staged, no_rows
 from flows.staged_store import SHARDED_KINDS, SegmentStore
@@ -37,7 +37,7 @@ SMALL_KINDS = (*HELD_KINDS, "promotions")
 def sharded_run(data_dir, as_of: dt.date):
     """The night's store: order lines and returns in segments, the other per-customer kinds held."""
     cache = StagedCache(data_dir, "test")
-    files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    files = cache.stage(inbox_files(data_dir, as_of))
     routed = route_small_kinds(load_staged(files, SMALL_KINDS)[0])
     return files, SegmentStore(cache.root / "segments").update(files).hold({k: routed[k] for k in HELD_KINDS})
 
@@ -116,18 +116,18 @@ def test_an_unchanged_file_is_neither_read_nor_hashed_and_a_changed_one_is_stage
     import flows.staged_cache as cache_module
 
     as_of = dt.date(2026, 3, 31)
-    first = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    first = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of))
     touched = {"read": [], "hashed": []}
     read_raw, sha256_of = cache_module.read_raw, cache_module.sha256_of
     monkeypatch.setattr(cache_module, "read_raw", lambda file, d: touched["read"].append(file.relative) or read_raw(file, d))
     monkeypatch.setattr(cache_module, "sha256_of", lambda path: touched["hashed"].append(path.name) or sha256_of(path))
-    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of))
     assert touched == {"read": [], "hashed": []}
     assert [f.sha256 for f in again] == [f.sha256 for f in first] and all(f.cached for f in again)
     changed = data_dir / "inbox/2026-03-30/orders.csv"
     changed.write_text(changed.read_text().replace("6000.00", "6000.50"))
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
-    after = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    after = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of))
     assert touched == {"read": ["inbox/2026-03-30/orders.csv"], "hashed": ["orders.csv"]}
     [restaged] = [f for f in after if not f.cached]
     assert restaged.file.relative == "inbox/2026-03-30/orders.csv" and restaged.sha256 != next(
@@ -138,7 +138,7 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
     kinds = ("customers", "promotions", "adjustments", "balances")
     for as_of in (dt.date(2026, 2, 5), dt.date(2026, 3, 31)):  # the second night reuses the first's
         cache = StagedCache(data_dir, "test")
-        files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+        files = cache.stage(inbox_files(data_dir, as_of))
         gathered, found = cache.load(files, kinds)
         expected, expected_found = load_staged(files, kinds)
         for kind in kinds:
@@ -148,7 +148,7 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
     customers = data_dir / "inbox/2025-02-03/customers.csv"  # an early file changes: all is gathered again
     customers.write_text(customers.read_text() + "C777,2025-02-03T10:00:00+03:00,\nC778,not a time,\n")
     cache = StagedCache(data_dir, "test")
-    files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    files = cache.stage(inbox_files(data_dir, as_of))
     gathered, found = cache.load(files, kinds)
     assert "C777" in gathered["customers"]["customer_id"].to_list()
     assert found.equals(load_staged(files, kinds)[1])  # its rejected row comes before the later files'
@@ -158,14 +158,14 @@ def test_the_small_kinds_gathered_in_one_file_read_as_file_by_file(data_dir):
 def test_an_entry_has_an_exception_file_only_with_exception_rows_and_is_staged_again_when_it_is_lost(data_dir):
     as_of = dt.date(2026, 3, 31)
     cache = StagedCache(data_dir, "test")
-    files = cache.stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    files = cache.stage(inbox_files(data_dir, as_of))
     with_rows = [f for f in files if f.rejected_rows]
     assert with_rows and all(f.rejected.exists() for f in with_rows)
     assert not any(f.rejected.exists() for f in files if not f.rejected_rows)
     lost = with_rows[0]
     lost.rejected.unlink()
     (cache.root / "files.json").unlink()  # look at every entry itself, not the index
-    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+    again = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of))
     assert [f.file.relative for f in again if not f.cached] == [lost.file.relative]
     restaged = next(f for f in again if f.file.relative == lost.file.relative)
     assert restaged.rejected.exists() and restaged.rejected_rows == lost.rejected_rows
@@ -177,8 +177,7 @@ def test_batches_staged_side_by_side_stage_what_one_batch_at_a_time_does(data_di
     staged = {}
     for at_once in (1, 2):
         monkeypatch.setattr(cache_module, "BATCHES_AT_ONCE", at_once)
-        files = StagedCache(data_dir, f"at-once-{at_once}").stage(inbox_files(data_dir, dt.date(2026, 3, 31)),
-                                                                   load_dialects(data_dir))
+        files = StagedCache(data_dir, f"at-once-{at_once}").stage(inbox_files(data_dir, dt.date(2026, 3, 31)))
         assert len({f.file.kind for f in files}) > 1  # more than one batch
         staged[at_once] = [(f.file.relative, f.sha256, f.rows_read, f.rejected_rows, pl.read_parquet(f.accepted))
                            for f in files]
@@ -195,7 +194,7 @@ def test_a_source_declared_anew_is_read_anew_and_a_comment_changes_nothing(data_
     assert "decimal_comma = true\n" in declared
 
     def one_c():
-        files = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of), load_dialects(data_dir))
+        files = StagedCache(data_dir, "test").stage(inbox_files(data_dir, as_of))
         [entry] = [f for f in files if f.file.relative == "inbox/2026-02-20/orders_1c.csv"]
         return entry.rows_read, entry.rejected_rows, entry.cached
 
