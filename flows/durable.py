@@ -7,12 +7,22 @@ Readers treat a file that does not read back as missing, so a cache entry is reb
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_path(path: Path) -> None:

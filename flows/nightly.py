@@ -28,14 +28,15 @@ from prefect.exceptions import TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.durable import sha256_of
 from flows.explain import read_statements
 from flows.inbox import scan_inbox
 from flows.lock import holding, unwritable
 from flows.publish import (
-    CsvAppender, ParquetAppender, chunks, in_key_range, partial_folder, publish_folder, settle_folders, sha256_of,
+    CsvAppender, ParquetAppender, chunks, in_key_range, partial_folder, publish_folder, settle_folders,
     sort_by_customer, with_next, write_failure,
 )
-from flows.staged_cache import BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows
+from flows.staged_cache import BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows, staging_version
 from flows.staged_store import SHARDED_KINDS, SegmentStore, Sharded
 from flows.warehouse import Publication, Warehouse
 from reports.headline import break_markdown, headline_markdown
@@ -67,8 +68,8 @@ DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 
 CODE_FILES = ("flows/*.py", "transforms/*.py", "transforms/sql/*.sql", "transforms/rules.toml", "schemas/*.py",
               "reports/*.py")
-"""What computes the outputs: a change to any of them is a new code version (a new staged cache,
-and a restatement is put down to it)."""
+"""What computes the outputs: a change to any of them is a new code version, and a restatement is
+put down to it. The staged cache is kept unless the code that stages changed (`STAGING_CODE`)."""
 
 
 def code_version() -> str:
@@ -109,12 +110,12 @@ CODED = {"movements": ("business_date", "kind", "bucket", "source_kind"), "lots"
 
 
 @task(name="stage inbox", task_run_name="stage inbox up to {as_of}", cache_policy=NO_CACHE)
-def stage_inbox(data_dir: Path, as_of: dt.date, version: str
+def stage_inbox(data_dir: Path, as_of: dt.date
                 ) -> tuple[list[StagedFile], pl.DataFrame, bool, Sharded, pl.DataFrame]:
     """Every export file of folders <= D staged (from the cache when seen before): (files,
     promotions, whether D's folder brought operational balances, every other kind routed to
     customer shards on disk, staging's exception rows)."""
-    cache = StagedCache(data_dir, version)
+    cache = StagedCache(data_dir, staging_version())
     found, skipped = scan_inbox(data_dir, as_of)
     files = cache.stage(found)
     try:
@@ -149,7 +150,7 @@ def stage_ahead(data_dir: Path, as_of: dt.date | None) -> HeadStart:
     under the same lock: whatever fails here, the flow meets again and reports."""
     started = time.perf_counter()
     try:
-        cache = StagedCache(data_dir, code_version())
+        cache = StagedCache(data_dir, staging_version())
         found, _ = scan_inbox(data_dir, as_of or yesterday(default_rules()))
         files = cache.stage(found)
         SegmentStore(cache.root / "segments").update(files)
@@ -362,7 +363,7 @@ def _nightly(as_of: dt.date | None, data_dir: Path, partitions: int | None, clus
 
     warehouse.start_run(run_id, as_of, rules.version, version)
     try:
-        files, promotions, reported, sharded, rejected = stage_inbox(data_dir, as_of, version)
+        files, promotions, reported, sharded, rejected = stage_inbox(data_dir, as_of)
         files = [replace(f, cached=False) if f.file.relative in head_start.files else f for f in files]
         opening = warehouse.opening(as_of, rules.version, version)
         sharded = sharded.hold({"closings": route_by_customer(opening.closings)})

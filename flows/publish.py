@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -21,19 +20,11 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from flows.durable import fsync_path
+from flows.durable import fsync_path, sha256_of
 from reports.spreadsheet import inert_text
 
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_frames(folder: Path, frames: dict[str, pl.DataFrame]) -> dict[str, dict]:

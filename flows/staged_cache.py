@@ -1,9 +1,11 @@
-"""Staged rows of each inbox file, cached by the file's sha256 under DIR/.staged/<code version>+<dialects>/.
+"""Staged rows of each inbox file, cached by the file's sha256 under DIR/.staged/<staging version>+<dialects>/.
 
 Files not seen before are staged in batches of one kind (memory: one batch's text) and cached
-file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of the code
-(its version) or of the CSV dialects declared in DIR/sources.toml starts a new cache: staged rows
-never outlive the code or the reading that made them (a source declared anew is read anew). Entries are
+file by file; a nightly run stages only those (normally one day's) and reads the rest back typed. Any change of
+the code that stages (`STAGING_CODE`, the libraries that parse and write the rows) or of the CSV
+dialects declared in DIR/sources.toml starts a new cache: staged rows never outlive the code or the
+reading that made them (a source declared anew is read anew). A change of the rest of the code (the
+ledger, finance, reports, the flow) keeps the cache: the next night recomputes from it. Entries are
 written durably (`flows.durable`: each file flushed, its folder once a batch); one that does not
 read back whole is staged again. An entry's `.rows` file, written last, holds the rows read and
 the exception rows found; a file without exception rows has no `.rejected.parquet`.
@@ -22,15 +24,17 @@ import shutil
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from flows.durable import clear_temporaries, fsync_path, parquet_reads, write_durably, write_text_durably
+from flows.durable import (
+    clear_temporaries, fsync_path, parquet_reads, sha256_of, write_durably, write_text_durably,
+)
 from flows.inbox import CsvDialect, InboxFile, load_dialects, read_raw
 from flows.progress import tell
-from flows.publish import sha256_of
 from transforms.checks import FOUND_SCHEMA, concat_exceptions, empty_files
 from schemas.inputs import EXPORT_KINDS
 from transforms.staging import empty_raw, stage_export
@@ -62,16 +66,41 @@ class BrokenCacheEntry(RuntimeError):
         self.files = files
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+STAGING_CODE = (
+    "flows/durable.py", "flows/inbox.py", "flows/progress.py", "flows/staged_cache.py", "flows/staged_store.py",
+    "schemas/codes.py", "schemas/formats.py", "schemas/inputs.py",
+    "transforms/arrival.py", "transforms/calendar.py", "transforms/checks.py", "transforms/money.py",
+    "transforms/partition.py", "transforms/rules.py", "transforms/rules.toml", "transforms/staging.py",
+)
+"""The files whose code makes what the cache holds (the staged rows, the segments, the order map):
+every project module that staging and the segment store import, and the rules they read. A test
+keeps it complete."""
+STAGING_LIBRARIES = ("polars", "pyarrow", "pandera")
+"""The libraries that parse, check and write the staged rows: another release starts a new cache."""
+
+
+def staging_version(root: Path = PROJECT_DIR) -> str:
+    """A digest of `STAGING_CODE` as it is on disk under `root` (committed or not) and of the
+    libraries' releases: the cache's key besides the dialects."""
+    digest = hashlib.sha256()
+    for name in STAGING_CODE:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    for library in STAGING_LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}\0".encode())
+    return f"staging-{digest.hexdigest()[:10]}"
+
+
 def dialects_version(dialects: list[tuple[str, CsvDialect]]) -> str:
     """A digest of the CSV dialects as read from DIR/sources.toml (not its text: a comment is no change)."""
     return hashlib.sha256(repr(dialects).encode()).hexdigest()[:10]
 
 
 class StagedCache:
-    def __init__(self, data_dir: Path, code_version: str):
+    def __init__(self, data_dir: Path, version: str):
         self.dialects = load_dialects(data_dir)
         """how CSV files are read: part of the cache's key, and what `stage` reads new files with"""
-        version = f"{code_version}+{dialects_version(self.dialects)}"
+        version = f"{version}+{dialects_version(self.dialects)}"
         self.root = data_dir / CACHE_DIR / version.replace("/", "_")
         for stale in (data_dir / CACHE_DIR).glob("*") if (data_dir / CACHE_DIR).exists() else []:
             if stale != self.root:

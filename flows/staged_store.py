@@ -24,7 +24,7 @@ import polars as pl
 
 from flows.durable import parquet_reads, write_durably, write_text_durably
 from flows.staged_cache import StagedFile
-from transforms.history import in_arrival_order
+from transforms.arrival import in_arrival_order
 from transforms.partition import ORDER_MAP_SCHEMA, in_part, route_orders, route_returns
 
 SEGMENT_ROWS = 1_000_000

@@ -234,7 +234,7 @@ def test_a_customer_stands_as_its_rows_read_one_by_one_say(rows):
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), max_size=30), st.randoms(use_true_random=False))
 def test_rows_come_back_in_arrival_order_whatever_order_they_were_read_in(rows, shuffle):
     """Files in arrival order (folder, then name) as the Enum has them; rows in any order."""
-    from transforms.history import in_arrival_order
+    from transforms.arrival import in_arrival_order
 
     files = [f"inbox/2025-03-{1 + n // 2:02d}/{'orders' if n % 2 else 'adjustments'}.csv" for n in range(6)]
     read = [(files[f], row, n) for n, (f, row) in enumerate(rows)]

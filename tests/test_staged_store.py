@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
+from prefect.logging import disable_run_logger
 
 import flows.staged_store as store_module
 from flows.inbox import inbox_files
-from flows.nightly import DEFAULT_DATA_DIR
-from flows.staged_cache import StagedCache, arrival_enum, load_staged, no_rows
+from flows.nightly import DEFAULT_DATA_DIR, code_version, stage_inbox
+from flows.staged_cache import PROJECT_DIR, STAGING_CODE, StagedCache, arrival_enum, load_staged, no_rows, staging_version
 from flows.staged_store import SHARDED_KINDS, SegmentStore
-from transforms.history import in_arrival_order
+from transforms.arrival import in_arrival_order
 from transforms.partition import customer_parts, route_small_kinds
 
 
@@ -204,3 +208,51 @@ def test_a_source_declared_anew_is_read_anew_and_a_comment_changes_nothing(data_
     assert one_c() == (1, 0, False)
     config.write_text("# the 1C export, declared\n" + declared)
     assert one_c() == (1, 0, True)
+
+
+PACKAGES = ("flows", "transforms", "schemas", "reports")
+
+
+def test_the_staging_code_names_every_project_module_staging_imports():
+    """A module the cache's writers import but `STAGING_CODE` leaves out could change the staged
+    rows, the segments or the order map without starting a new cache: yesterday's rows would be
+    read as if today's code had staged them."""
+    probe = ("import sys, flows.staged_cache, flows.staged_store, transforms.staging, transforms.partition\n"
+             "print('\\n'.join(m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None)))")
+    printed = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+    imported = set()
+    for name in filter(None, printed):
+        path = Path(name).resolve()
+        if path.is_relative_to(PROJECT_DIR) and path.relative_to(PROJECT_DIR).parts[0] in PACKAGES:
+            imported.add(path.relative_to(PROJECT_DIR).as_posix())
+    modules = {name for name in imported if not name.endswith("__init__.py")}
+    assert "transforms/staging.py" in modules and "flows/staged_store.py" in modules
+    assert modules - set(STAGING_CODE) == set()
+    assert all(not (PROJECT_DIR / name).read_text().strip() for name in imported - modules), "a package's __init__"
+
+
+def test_the_staging_version_moves_with_the_staging_code_and_not_with_the_rest(tmp_path):
+    """The same files elsewhere give the same version; one changed byte of staging code another;
+    the ledger's code is not part of it, so a release of the engine alone keeps the cache."""
+    for name in STAGING_CODE:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_DIR / name, tmp_path / name)
+    assert staging_version(tmp_path) == staging_version()
+    staging = tmp_path / "transforms" / "staging.py"
+    staging.write_text(staging.read_text() + "\n")
+    assert staging_version(tmp_path) != staging_version()
+    assert "transforms/ledger.py" not in STAGING_CODE and "flows/nightly.py" not in STAGING_CODE
+
+
+def test_the_nightly_stages_into_a_cache_keyed_on_the_staging_code_not_the_code_version(data_dir):
+    """Any commit is a new code version (its hash is part of it); the cache must not follow it, or
+    every release would stage the whole history again (minutes at two million customers)."""
+    as_of = dt.date(2026, 3, 31)
+    with disable_run_logger():
+        stage_inbox.fn(data_dir, as_of)
+    [root] = (data_dir / ".staged").iterdir()
+    assert root.name.startswith(staging_version() + "+")
+    assert code_version() not in root.name
+    again = StagedCache(data_dir, staging_version()).stage(inbox_files(data_dir, as_of))
+    assert again and all(f.cached for f in again)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from transforms.history import in_arrival_order
+from transforms.arrival import in_arrival_order
 
 SHARDS = 4096
 """Fixed: the same key always lands in the same shard, whatever the number of parts. Enough for
