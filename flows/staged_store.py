@@ -11,6 +11,13 @@ after them go into new segments (the last short segment is rebuilt with them, it
 back from its file, so one day's files do not make a segment of their own and a night reads only
 its new files' caches). If the order files before a point changed, the order map
 may have changed from there, and every returns segment is rebuilt.
+
+A part opens every segment it reads from, and each file costs a few milliseconds whatever it
+holds for the part (Polars reads its footer): with one file per segment, a part's read would grow
+with the whole history, and all parts' with its square. So MERGE_AT full segments of one level are
+merged into one segment of the next level, written as files by shard range of about SEGMENT_ROWS
+rows each: a part opens one or two files of a merged segment, and at most MERGE_AT - 1 segments of
+each level stay unmerged (a binary counter in base MERGE_AT).
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ import polars as pl
 from flows.durable import parquet_reads, write_durably, write_text_durably
 from flows.staged_cache import StagedFile
 from transforms.arrival import in_arrival_order
-from transforms.partition import ORDER_MAP_SCHEMA, in_part, route_orders, route_returns
+from transforms.partition import ORDER_MAP_SCHEMA, SHARDS, in_part, route_orders, route_returns, shard_range
 
 SEGMENT_ROWS = 1_000_000
 ROW_GROUP_ROWS = 8_192
+MERGE_AT = 8
+"""Full segments of one level merged into one of the next (at L, 60M order lines: 7 merged
+segments and a few of one file instead of 60 files for every part to open)."""
 SHARDED_KINDS = ("orders", "returns")
 
 
@@ -36,14 +46,40 @@ SHARDED_KINDS = ("orders", "returns")
 class Segment:
     files: tuple[tuple[str, str], ...]
     """(inbox path, sha256) of each file whose rows it holds, in arrival order"""
-    path: str
+    pieces: tuple[tuple[int, int, str], ...]
+    """(first shard, shard after the last, file) of the files its rows are in, sorted by shard: one
+    file of every shard for a segment made from inbox files, files by shard range once merged"""
     rows: int
     order_map: str | None = None
     """orders: the map rows of orders first seen in this segment"""
+    level: int = 0
+    """0: made from inbox files; n + 1: merged from MERGE_AT segments of level n"""
+
+    def paths(self, low: int = 0, high: int = SHARDS) -> list[str]:
+        """The files holding its rows of shards [low, high)."""
+        return [path for first, after, path in self.pieces if first < high and after > low]
 
 
 def _files(staged: list[StagedFile]) -> tuple[tuple[str, str], ...]:
     return tuple((f.file.relative, f.sha256) for f in staged)
+
+
+def _mergeable(segments: list[Segment]) -> int | None:
+    """Where the first run of MERGE_AT segments of one level starts, the last segment left out."""
+    for at in range(len(segments) - MERGE_AT):
+        if len({s.level for s in segments[at:at + MERGE_AT]}) == 1:
+            return at
+    return None
+
+
+def _shard_ranges(counts: pl.DataFrame, rows: int) -> list[tuple[int, int]]:
+    """[low, high) ranges covering every shard, cut where about `rows` rows have been counted
+    (`counts`: rows per shard); a shard is never split."""
+    lows = (counts.sort("shard")
+            .with_columns(((pl.col("len").cum_sum() - pl.col("len")) // rows).alias("piece"))
+            .group_by("piece").agg(pl.col("shard").min()).sort("piece").get_column("shard").to_list())
+    lows = [0, *lows[1:]] if lows else [0]
+    return list(zip(lows, [*lows[1:], SHARDS]))
 
 
 def _reusable(segments: list[Segment], files: tuple[tuple[str, str], ...]) -> int:
@@ -77,13 +113,14 @@ class SegmentStore:
         rebuilt); none when the manifest itself does not read back."""
         try:
             saved = json.loads(self.manifest.read_text())
-            segments = {kind: [Segment(tuple(map(tuple, s["files"])), s["path"], s["rows"], s.get("order_map"))
-                               for s in saved.get(kind, [])] for kind in SHARDED_KINDS}
+            segments = {kind: [Segment(tuple(map(tuple, s["files"])), tuple(map(tuple, s["pieces"])), s["rows"],
+                                       s["order_map"], s["level"]) for s in saved.get(kind, [])]
+                        for kind in SHARDED_KINDS}
         except (OSError, ValueError, KeyError, TypeError):
             return {kind: [] for kind in SHARDED_KINDS}
         for kind, kept in segments.items():
-            whole = [parquet_reads(self.root / s.path) and (s.order_map is None or parquet_reads(self.root / s.order_map))
-                     for s in kept]
+            whole = [all(parquet_reads(self.root / path) for path in s.paths())
+                     and (s.order_map is None or parquet_reads(self.root / s.order_map)) for s in kept]
             segments[kind] = kept[:whole.index(False)] if False in whole else kept
         return segments
 
@@ -93,7 +130,8 @@ class SegmentStore:
         (a short last segment of returns can hold every return file of years)."""
         frames = []
         if base is not None and _files(staged[:len(base.files)]) == base.files:
-            frames.append(pl.read_parquet(self.root / base.path).drop("shard", "order_known", strict=False))
+            frames.append(pl.read_parquet([self.root / path for path in base.paths()])
+                          .drop("shard", "order_known", strict=False))
             staged = staged[len(base.files):]
         frames += [pl.read_parquet(f.accepted) for f in staged]
         return in_arrival_order(pl.concat(frames, how="vertical_relaxed"))
@@ -135,20 +173,23 @@ class SegmentStore:
             order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
             write_durably(self.root / order_map, first_seen.write_parquet)
             fresh[order_map] = first_seen
-            return Segment(_files(chunk), self._write("orders", rows), rows.height, order_map)
+            return Segment(_files(chunk), ((0, SHARDS, self._write("orders", rows)),), rows.height, order_map)
 
         orders, appended = self._rebuild(old["orders"], by_kind["orders"], orders_segment)
+        orders = self._merged("orders", orders, fresh)
         order_map = self._order_map(orders, fresh)
 
         def returns_segment(chunk: list[StagedFile], before: list[Segment], base: Segment | None) -> Segment:
             rows = route_returns(self._read(chunk, base), order_map)
-            return Segment(_files(chunk), self._write("returns", rows), rows.height)
+            return Segment(_files(chunk), ((0, SHARDS, self._write("returns", rows)),), rows.height)
 
         old_returns = old["returns"] if appended else []
         returns, _ = self._rebuild(old_returns, by_kind["returns"], returns_segment)
+        returns = self._merged("returns", returns, fresh)
         segments = {"orders": orders, "returns": returns}
         write_text_durably(self.manifest, json.dumps({k: [asdict(s) for s in v] for k, v in segments.items()}))
-        used = {s.path for v in segments.values() for s in v} | {s.order_map for s in orders} | {self.manifest.name}
+        used = {path for v in segments.values() for s in v for path in s.paths()}
+        used |= {s.order_map for s in orders} | {self.manifest.name}
         for stale in self.root.iterdir():
             if stale.name not in used:
                 stale.unlink()
@@ -158,8 +199,41 @@ class SegmentStore:
         """Returns staged before their order arrived, routed again now that more orders are known."""
         if not segments:
             return None
-        late = pl.scan_parquet([self.root / s.path for s in segments]).filter(~pl.col("order_known")).collect()
+        late = pl.scan_parquet([self.root / path for s in segments for path in s.paths()]).filter(
+            ~pl.col("order_known")).collect()
         return route_returns(late.drop("shard", "order_known"), order_map)
+
+    def _merged(self, kind: str, segments: list[Segment], fresh: dict[str, pl.DataFrame]) -> list[Segment]:
+        """The segments with every run of MERGE_AT full ones of one level merged into one of the
+        next (the last segment, which may still take new files, is never merged)."""
+        segments = list(segments)
+        at = _mergeable(segments)
+        while at is not None:
+            segments[at:at + MERGE_AT] = [self._merge(kind, segments[at:at + MERGE_AT], fresh)]
+            at = _mergeable(segments)
+        return segments
+
+    def _merge(self, kind: str, group: list[Segment], fresh: dict[str, pl.DataFrame]) -> Segment:
+        """One segment of these, written a shard range at a time (memory: one piece of about
+        SEGMENT_ROWS rows); orders' maps concatenated into one."""
+        counts = pl.scan_parquet([self.root / path for s in group for path in s.paths()]).group_by("shard").len()
+        pieces = []
+        for low, high in _shard_ranges(counts.collect(), SEGMENT_ROWS):
+            rows = pl.scan_parquet([self.root / path for s in group for path in s.paths(low, high)]).filter(
+                pl.col("shard").is_between(low, high, closed="left")).collect()
+            pieces.append((low, high, self._write(kind, rows)))
+        order_map = None
+        if kind == "orders":
+            order_map = f"map-{uuid.uuid4().hex[:12]}.parquet"
+            if all(s.order_map in fresh for s in group):  # a first load keeps its maps in memory, once
+                fresh[order_map] = pl.concat([fresh.pop(s.order_map) for s in group])
+                write_durably(self.root / order_map, fresh[order_map].write_parquet)
+            else:  # streamed: a deep merge's map is most of the orders (3.4 GiB at 200M)
+                maps = pl.concat([fresh[s.order_map].lazy() if s.order_map in fresh
+                                  else pl.scan_parquet(self.root / s.order_map) for s in group])
+                write_durably(self.root / order_map, maps.sink_parquet)
+        return Segment(tuple(f for s in group for f in s.files), tuple(pieces), sum(s.rows for s in group),
+                       order_map, group[0].level + 1)
 
     def _order_map(self, segments: list[Segment], fresh: dict[str, pl.DataFrame]) -> pl.LazyFrame:
         """The map of every order of these segments: lookups stream past it and hash only the
@@ -212,8 +286,11 @@ class Sharded:
     def order_rows(self) -> int:
         return sum(s.rows for s in self.segments["orders"])
 
-    def _scan(self, kind: str) -> pl.LazyFrame:
-        return pl.scan_parquet([self.root / s.path for s in self.segments[kind]])
+    def _scan(self, kind: str, part: int, parts: int) -> pl.LazyFrame:
+        """The rows of a part's shards, from only the files that hold some."""
+        low, high = shard_range(part, parts)
+        return pl.scan_parquet([self.root / path for s in self.segments[kind] for path in s.paths(low, high)]
+                               ).filter(in_part(part, parts))
 
     def part(self, part: int, parts: int, arrival: pl.Enum, empty: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         """The order lines and returns of one part, in arrival order (source_file as `arrival`),
@@ -224,10 +301,10 @@ class Sharded:
                 else frame for name, frame in held.items()}
         frames = {}
         if self.segments["orders"]:
-            frames["orders"] = self._scan("orders").filter(in_part(part, parts)).collect()
+            frames["orders"] = self._scan("orders", part, parts).collect()
         if self.segments["returns"]:
             frames["returns"] = pl.concat([
-                self._scan("returns").filter(in_part(part, parts) & pl.col("order_known")).collect(),
+                self._scan("returns", part, parts).filter(pl.col("order_known")).collect(),
                 self.late_returns.filter(in_part(part, parts)),
             ], how="vertical_relaxed")
         return held | {

@@ -19,7 +19,7 @@ from flows.nightly import DEFAULT_DATA_DIR, code_version, stage_inbox
 from flows.staged_cache import PROJECT_DIR, STAGING_CODE, StagedCache, arrival_enum, load_staged, no_rows, staging_version
 from flows.staged_store import SHARDED_KINDS, SegmentStore
 from transforms.arrival import in_arrival_order
-from transforms.partition import customer_parts, route_small_kinds
+from transforms.partition import SHARDS, customer_parts, route_small_kinds
 
 
 @pytest.fixture
@@ -69,6 +69,39 @@ def test_parts_read_from_disk_are_the_in_memory_parts(data_dir, parts):
         load_staged(files)[0]["orders"].height
 
 
+def test_full_segments_merge_level_by_level_into_files_by_shard_range_that_parts_read_alone(data_dir, monkeypatch):
+    """With 3-row segments merged two by two, the sample's history makes segments of several
+    levels; each merged one covers every shard once, in files by shard range, and holds its
+    segments' files and rows. A part opens only the files of its shards, reads what the in-memory
+    routing gives it, and the store keeps no file the manifest does not name. The next night keeps
+    the merged segments as they are."""
+    monkeypatch.setattr(store_module, "SEGMENT_ROWS", 3)
+    monkeypatch.setattr(store_module, "MERGE_AT", 2)
+    _, early = sharded_run(data_dir, dt.date(2026, 3, 30))
+    files, sharded = sharded_run(data_dir, dt.date(2026, 3, 31))
+    for kind in SHARDED_KINDS:
+        segments = sharded.segments[kind]
+        levels = [s.level for s in segments]
+        assert max(levels) >= 2 and levels == sorted(levels, reverse=True), (kind, levels)
+        assert len(levels[:-1]) == len(set(levels[:-1])), (kind, levels)  # MERGE_AT - 1 of a level, the last aside
+        for merged in (s for s in segments if s.level):
+            lows, highs = [p[0] for p in merged.pieces], [p[1] for p in merged.pieces]
+            assert lows[0] == 0 and highs[-1] == SHARDS and lows[1:] == highs[:-1], kind
+            assert len(merged.pieces) > 1
+            assert pl.read_parquet([sharded.root / p for p in merged.paths()]).height == merged.rows
+        assert sum(len(s.files) for s in segments) == len([f for f in files if f.file.kind == kind])
+        deepest = [s for s in early.segments[kind] if s.level == max(levels)]
+        assert deepest and deepest[0] in segments, kind  # kept by the next night, not merged again
+    merged = sharded.segments["orders"][0]
+    low, high = merged.pieces[0][:2]
+    assert merged.paths(low, high) == [merged.pieces[0][2]]
+    named = {p for v in sharded.segments.values() for s in v for p in s.paths()}
+    named |= {s.order_map for s in sharded.segments["orders"]} | {"segments.json"}
+    assert {f.name for f in sharded.root.iterdir()} == named
+    for parts in (1, 4, 9):
+        assert_parts_match_memory(files, sharded, parts)
+
+
 def test_a_return_staged_before_its_order_meets_the_order_once_it_arrives(data_dir, monkeypatch):
     monkeypatch.setattr(store_module, "SEGMENT_ROWS", 1)  # every segment full: the return's is reused
     _, early = sharded_run(data_dir, dt.date(2026, 3, 2))
@@ -82,16 +115,17 @@ def test_a_return_staged_before_its_order_meets_the_order_once_it_arrives(data_d
 
 def test_a_later_run_keeps_the_full_segments_and_rebuilds_after_a_changed_file(data_dir, monkeypatch):
     monkeypatch.setattr(store_module, "SEGMENT_ROWS", 3)
+    monkeypatch.setattr(store_module, "MERGE_AT", 10_000)  # no merging: a merge rewrites what it merges
     _, first = sharded_run(data_dir, dt.date(2026, 2, 5))
     files, second = sharded_run(data_dir, dt.date(2026, 3, 31))
     for kind in SHARDED_KINDS:
-        kept = [s.path for s in first.segments[kind][:-1]]  # the last, short one takes new files
-        assert kept and [s.path for s in second.segments[kind][:len(kept)]] == kept, kind
+        kept = [s.pieces for s in first.segments[kind][:-1]]  # the last, short one takes new files
+        assert kept and [s.pieces for s in second.segments[kind][:len(kept)]] == kept, kind
 
     changed = data_dir / "inbox" / "2025-03-01" / "orders.csv"
     changed.write_text(changed.read_text().replace("C004", "C014", 1))
     files, third = sharded_run(data_dir, dt.date(2026, 3, 31))
-    assert not {s.path for s in third.segments["returns"]} & {s.path for s in second.segments["returns"]}
+    assert not {s.pieces for s in third.segments["returns"]} & {s.pieces for s in second.segments["returns"]}
     assert_parts_match_memory(files, third, 4)
 
 
@@ -100,7 +134,8 @@ def test_the_short_last_segment_takes_new_files_without_reading_its_old_files_ag
     early, first = sharded_run(data_dir, dt.date(2026, 2, 5))
     read = []
     read_parquet = pl.read_parquet
-    monkeypatch.setattr(pl, "read_parquet", lambda path, *a, **kw: read.append(str(path)) or read_parquet(path, *a, **kw))
+    monkeypatch.setattr(pl, "read_parquet", lambda path, *a, **kw: read.extend(
+        map(str, path if isinstance(path, list) else [path])) or read_parquet(path, *a, **kw))
     files, second = sharded_run(data_dir, dt.date(2026, 3, 31))
     for kind in SHARDED_KINDS:
         [segment] = second.segments[kind]
@@ -109,7 +144,7 @@ def test_the_short_last_segment_takes_new_files_without_reading_its_old_files_ag
     old = {str(f.accepted) for f in early if f.file.kind in SHARDED_KINDS}
     new = {str(f.accepted) for f in files if f.file.kind in SHARDED_KINDS} - old
     assert not old & set(read) and new <= set(read)
-    assert {str(second.root / first.segments[kind][0].path) for kind in SHARDED_KINDS} <= set(read)
+    assert {str(second.root / first.segments[kind][0].paths()[0]) for kind in SHARDED_KINDS} <= set(read)
     monkeypatch.undo()
     assert_parts_match_memory(files, second, 3)
 
