@@ -36,7 +36,9 @@ from flows.publish import (
     CsvAppender, ParquetAppender, chunks, in_key_range, partial_folder, publish_folder, settle_folders,
     sort_by_customer, with_next, write_failure,
 )
-from flows.staged_cache import BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows, staging_version
+from flows.staged_cache import (
+    PROJECT_DIR, BrokenCacheEntry, StagedCache, StagedFile, arrival_enum, no_rows, staging_version,
+)
 from flows.staged_store import SHARDED_KINDS, SegmentStore, Sharded
 from flows.warehouse import Publication, Warehouse
 from reports.headline import break_markdown, headline_markdown
@@ -62,7 +64,6 @@ from transforms.rules import Rules, default_rules
 from transforms.snapshot import compute_snapshot
 from transforms.variance import reported_on
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 
 
