@@ -66,6 +66,11 @@ def codes(snap: Snapshot) -> list[tuple[str, str]]:
 
 def snapshot_of_history(history: dict, as_of: dt.date, shuffle_seed: int | None = None):
     """The snapshot as of D from every row whose folder is <= D, one raw frame per (kind, folder)."""
+    return compute_snapshot(staged_history(history, as_of, shuffle_seed), default_rules(), as_of)
+
+
+def staged_history(history: dict, as_of: dt.date, shuffle_seed: int | None = None) -> dict[str, pl.DataFrame]:
+    """The accepted rows of every folder <= D, staged from one raw frame per (kind, folder)."""
     raw = {}
     for kind, rows in history.items():
         by_folder = {}
@@ -78,7 +83,7 @@ def snapshot_of_history(history: dict, as_of: dt.date, shuffle_seed: int | None 
                 random.Random(shuffle_seed).shuffle(folder_rows)
             raw.setdefault(kind, []).append(raw_frame(kind, folder_rows, folder))
     staged, _ = stage_all(raw)
-    return compute_snapshot(staged, default_rules(), as_of)
+    return staged
 
 
 def disagreements(engine: pl.DataFrame, reference: dict[str, dict]) -> list:

@@ -136,12 +136,17 @@ def applicable_returns(
     return applied, concat_exceptions(exceptions)
 
 
+def grant_date(year: pl.Expr, birth_date: pl.Expr) -> pl.Expr:
+    """The birthday of `birth_date` in `year` (RULES 6): 29 February is granted on 28 February of
+    a common year."""
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month, day = birth_date.dt.month(), birth_date.dt.day()
+    return pl.date(year, month, pl.when((month == 2) & (day == 29) & ~leap).then(28).otherwise(day))
+
+
 def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.date, cutoff: dt.datetime) -> pl.DataFrame:
     """One row per birthday grant (RULES 6): members only, 29 Feb -> 28 Feb, from program start."""
     first_paid = orders.group_by("customer_id").agg(pl.col("paid_at").min().alias("first_paid"))
-    year = pl.col("year")
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    month, day = pl.col("birth_date").dt.month(), pl.col("birth_date").dt.day()
     return (
         history.customers.filter(pl.col("birth_date").is_not_null())
         .join(first_paid, on="customer_id")
@@ -153,9 +158,7 @@ def birthdays(history: History, orders: pl.DataFrame, rules: Rules, as_of: dt.da
         )
         .explode("year")
         .filter(pl.col("year").is_not_null())
-        .with_columns(
-            pl.date(year, month, pl.when((month == 2) & (day == 29) & ~leap).then(28).otherwise(day)).alias("grant_date")
-        )
+        .with_columns(grant_date(pl.col("year"), pl.col("birth_date")).alias("grant_date"))
         .with_columns(start_of(pl.col("grant_date"), rules).alias("granted_at"))
         .filter(
             (pl.col("granted_at") >= start_of_date(rules.program_start, rules))
