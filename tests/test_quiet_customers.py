@@ -37,11 +37,10 @@ def _staged(promotions: list[dict] | None = None) -> dict[str, pl.DataFrame]:
             raw_frame("orders", [_order("O5", "C5", "2026-02-20T10:00:00+03:00", channel="online",
                                         delivered_at="2026-02-28T23:59:59+03:00")], late),
         ],
-        "returns": [raw_frame("returns", [{"return_id": "R2", "order_id": "O2", "returned_at": "2026-02-28T09:00:00+03:00",
-                                            "quantity": "1"}],
-                              night)],
-        "adjustments": [raw_frame("adjustments", [{"adjustment_id": "A7", "customer_id": "C7",
-                                                   "created_at": "2026-02-28T08:00:00+03:00", "points": "100"}], night)],
+        "returns": [raw_frame("returns", [{"return_id": "R2", "order_id": "O2", "quantity": "1",
+                                            "returned_at": "2026-02-28T09:00:00+03:00"}], night)],
+        "adjustments": [raw_frame("adjustments", [{"adjustment_id": "A7", "customer_id": "C7", "points": "100",
+                                                   "created_at": "2026-02-28T08:00:00+03:00"}], night)],
         "customers": [raw_frame("customers", [
             {"customer_id": "C1", "birth_date": "2000-02-28"},
             {"customer_id": "C4", "birth_date": "1992-02-29"},
@@ -80,7 +79,7 @@ def test_a_night_touches_whom_its_rows_name_or_its_window_dates():
 def test_a_promotion_row_in_the_night_touches_every_customer():
     promotion = {"promo_code": "SPRING", "earns_points": "false", "points_redeemable": "true"}
     touched = touched_customers(_staged([promotion]), PREVIOUS_LOTS, RULES, D)
-    assert touched.get_column("customer_id").sort().to_list() == ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
+    assert touched.get_column("customer_id").to_list() == ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
     assert set(touched.get_column("reason").cast(pl.String)) == {"promotions"}
 
 

@@ -53,7 +53,7 @@ def touched_customers(staged: dict[str, pl.DataFrame], previous_lots: pl.DataFra
     lines, customers = staged["orders"], staged["customers"]
     if staged["promotions"].filter(arrived).height:
         everyone = pl.concat([frame.select("customer_id") for frame in (lines, customers, staged["adjustments"])])
-        return everyone.unique().with_columns(pl.lit("promotions").alias("reason")).cast(TOUCHED)
+        return everyone.unique().sort("customer_id").with_columns(pl.lit("promotions").alias("reason")).cast(TOUCHED)
     owners = lines.select("order_id", "customer_id").unique()
     birthday = customers.filter(
         grant_date(pl.lit(as_of.year), pl.col("birth_date")) == as_of
