@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from given import raw_frame, staged_history
-from histories import random_history
+from histories import MSK, random_history
 from transforms.ledger import published_lots
 from transforms.rules import default_rules
 from transforms.snapshot import compute_snapshot, stage_all
@@ -17,7 +17,6 @@ from transforms.touched import touched_customers
 
 RULES = default_rules()
 D = dt.date(2026, 2, 28)
-MSK = dt.timezone(dt.timedelta(hours=3))
 
 
 def _msk(*args) -> dt.datetime:

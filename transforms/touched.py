@@ -24,7 +24,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.calendar import cutoff_of
+from transforms.calendar import cutoff_of, start_of_date
 from transforms.events import grant_date
 from transforms.rules import Rules
 
@@ -40,7 +40,7 @@ def touched_customers(staged: dict[str, pl.DataFrame], previous_lots: pl.DataFra
     `staged`: the staged rows of every folder <= D by kind (orders, returns, adjustments,
     customers, promotions); `previous_lots`: the ledger's lots as of D-1 (customer_id, matures,
     expiry)."""
-    opened, cut = cutoff_of(as_of - dt.timedelta(days=1), rules), cutoff_of(as_of, rules)
+    opened, cut = start_of_date(as_of, rules), cutoff_of(as_of, rules)  # D 00:00, D+1 00:00
     arrived = pl.col("folder") == as_of
 
     def dated(*columns: str) -> pl.Expr:
