@@ -11,6 +11,7 @@ import datetime as dt
 import fnmatch
 import io
 import logging
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -111,13 +112,15 @@ def inbox_files(data_dir: Path, as_of: dt.date) -> list[InboxFile]:
 
 def scan_inbox(data_dir: Path, as_of: dt.date) -> tuple[list[InboxFile], list[Skipped]]:
     """The export files of folders dated <= D, in arrival order (folder, then name), and what the
-    inbox holds besides (skipped: a folder not named YYYY-MM-DD, a file of no known kind)."""
+    inbox holds besides (skipped: a folder not named YYYY-MM-DD, a file of no known kind). Every
+    night lists the whole inbox (thousands of files after a few years): one directory read per
+    folder, no path arithmetic per file."""
     inbox = data_dir / "inbox"
     if not inbox.is_dir():
         return [], []
     found, skipped = [], []
-    for folder in sorted(inbox.iterdir(), key=lambda p: p.name):
-        relative = folder.relative_to(data_dir).as_posix()
+    for folder in _listed(inbox):
+        relative = f"inbox/{folder.name}"
         day = folder_date(folder.name) if folder.is_dir() else None
         if day is None:
             what = "folder" if folder.is_dir() else "file"
@@ -125,15 +128,22 @@ def scan_inbox(data_dir: Path, as_of: dt.date) -> tuple[list[InboxFile], list[Sk
             continue
         if day > as_of:
             continue
-        for path in sorted(folder.iterdir(), key=lambda p: p.name):
-            kind = kind_of(path.name) if path.is_file() else None
+        parent = inbox / folder.name
+        for entry in _listed(parent):
+            kind = kind_of(entry.name) if entry.is_file() else None
             if kind is None:
-                skipped.append(Skipped(path.relative_to(data_dir).as_posix(), day,
-                                       f"{path.name!r} is not an export (orders, returns, customers, promotions, "
+                skipped.append(Skipped(f"{relative}/{entry.name}", day,
+                                       f"{entry.name!r} is not an export (orders, returns, customers, promotions, "
                                        "adjustments or balances, as .csv or .parquet)"))
                 continue
-            found.append(InboxFile(path, path.relative_to(data_dir).as_posix(), day, kind))
+            found.append(InboxFile(parent / entry.name, f"{relative}/{entry.name}", day, kind))
     return found, skipped
+
+
+def _listed(folder: Path) -> list[os.DirEntry]:
+    """A folder's entries by name (symbolic links followed, as for any path)."""
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
 
 
 def _csv_text(file: InboxFile, dialect: CsvDialect) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,8 @@ from flows.inbox import CsvDialect, InboxFile, load_dialects, read_raw
 from flows.progress import tell
 from transforms.checks import FOUND_SCHEMA, concat_exceptions, empty_files
 from schemas.inputs import EXPORT_KINDS
-from transforms.staging import empty_raw, stage_export
+from transforms.rules import Rules, default_rules
+from transforms.staging import empty_raw, stage_export, staging_rules
 
 CACHE_DIR = ".staged"
 BATCHES_AT_ONCE = 2
@@ -71,21 +73,23 @@ STAGING_CODE = (
     "flows/durable.py", "flows/inbox.py", "flows/progress.py", "flows/staged_cache.py", "flows/staged_store.py",
     "schemas/codes.py", "schemas/formats.py", "schemas/inputs.py",
     "transforms/arrival.py", "transforms/calendar.py", "transforms/checks.py", "transforms/money.py",
-    "transforms/partition.py", "transforms/rules.py", "transforms/rules.toml", "transforms/staging.py",
+    "transforms/partition.py", "transforms/rules.py", "transforms/staging.py",
 )
 """The files whose code makes what the cache holds (the staged rows, the segments, the order map):
-every project module that staging and the segment store import, and the rules they read. A test
-keeps it complete."""
+every project module that staging and the segment store import. A test keeps it complete. Of the
+rules file only the values staging reads are part of the key (`transforms.staging.STAGING_RULES`)."""
 STAGING_LIBRARIES = ("polars", "pyarrow", "pandera")
 """The libraries that parse, check and write the staged rows: another release starts a new cache."""
 
 
-def staging_version(root: Path = PROJECT_DIR) -> str:
-    """A digest of `STAGING_CODE` as it is on disk under `root` (committed or not) and of the
-    libraries' releases: the cache's key besides the dialects."""
+def staging_version(root: Path = PROJECT_DIR, rules: Rules | None = None) -> str:
+    """A digest of `STAGING_CODE` as it is on disk under `root` (committed or not), of the rules
+    staging reads (`rules`, default: the project's) and of the libraries' releases: the cache's
+    key besides the dialects."""
     digest = hashlib.sha256()
     for name in STAGING_CODE:
         digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    digest.update(repr(sorted(staging_rules(rules or default_rules()).items())).encode() + b"\0")
     for library in STAGING_LIBRARIES:
         digest.update(f"{library}=={metadata.version(library)}\0".encode())
     return f"staging-{digest.hexdigest()[:10]}"
@@ -114,10 +118,14 @@ class StagedCache:
         except (OSError, ValueError):
             self.index = {}
 
-    def _paths(self, file: InboxFile, digest: str) -> tuple[Path, Path, Path]:
+    @staticmethod
+    def _stem(file: InboxFile, digest: str) -> str:
         # the same bytes may sit in two folders: the folder and path are part of every row
-        stem = self.root / file.kind / f"{digest}-{file.relative.replace('/', '_')}"
-        return stem.with_suffix(".accepted.parquet"), stem.with_suffix(".rejected.parquet"), stem.with_suffix(".rows")
+        return f"{digest}-{os.path.splitext(file.relative.replace('/', '_'))[0]}"
+
+    def _paths(self, file: InboxFile, digest: str, folder: Path | None = None) -> tuple[Path, Path, Path]:
+        folder, stem = folder or self.root / file.kind, self._stem(file, digest)
+        return folder / f"{stem}.accepted.parquet", folder / f"{stem}.rejected.parquet", folder / f"{stem}.rows"
 
     def stage(self, files: list[InboxFile]) -> list[StagedFile]:
         """Every file's staged rows and SCHEMA rows, from the cache or staged now (new files read
@@ -125,9 +133,10 @@ class StagedCache:
 
         Files not seen before are staged in batches of one kind (one validation per batch, not
         per file), then cached file by file."""
-        known, todo = {}, []
+        known, todo, listed = {}, [], {}
+        statuses = {file.relative: file.path.stat() for file in files}  # before reading: a later change is new
         for file in files:
-            entry = self._unchanged(file)
+            entry = self._unchanged(file, statuses[file.relative], listed)
             if entry is None:
                 digest = sha256_of(file.path)
                 entry = self._entry(file, digest)
@@ -155,26 +164,31 @@ class StagedCache:
             while running:
                 finish(*running.popleft())
         entries = [known[file] for file in files]
-        self._remember(entries)
+        self._remember(entries, statuses)
         return entries
 
-    def _unchanged(self, file: InboxFile) -> StagedFile | None:
-        """The entry of a file seen before, as long as its size and modification time are the same."""
+    def _unchanged(self, file: InboxFile, status: os.stat_result, listed: dict[str, tuple[Path, set[str]]]
+                   ) -> StagedFile | None:
+        """The entry of a file seen before, as long as its size and modification time are the same
+        and its entry is still there (`listed`: each kind's folder and the names in it, read once a run)."""
         seen = self.index.get(file.relative)
         if seen is None:
             return None
-        status = file.path.stat()
         if (seen["size"], seen["mtime_ns"]) != (status.st_size, status.st_mtime_ns):
             return None
-        accepted, rejected, counted = self._paths(file, seen["sha256"])
-        if not counted.exists():
+        if file.kind not in listed:
+            folder = self.root / file.kind
+            listed[file.kind] = folder, set(os.listdir(folder)) if folder.is_dir() else set()
+        folder, names = listed[file.kind]
+        if f"{self._stem(file, seen['sha256'])}.rows" not in names:
             return None
+        accepted, rejected, _ = self._paths(file, seen["sha256"], folder)
         return StagedFile(file, seen["sha256"], accepted, rejected, seen["rows"], True, seen["rejected"])
 
-    def _remember(self, entries: list[StagedFile]) -> None:
+    def _remember(self, entries: list[StagedFile], statuses: dict[str, os.stat_result]) -> None:
         index = {}
         for entry in entries:
-            status = entry.file.path.stat()
+            status = statuses[entry.file.relative]
             index[entry.file.relative] = {"size": status.st_size, "mtime_ns": status.st_mtime_ns,
                                           "sha256": entry.sha256, "rows": entry.rows_read,
                                           "rejected": entry.rejected_rows}

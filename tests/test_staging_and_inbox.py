@@ -1,5 +1,6 @@
 """Tier 2: staging (column rules -> SCHEMA rows) and the inbox reader, given rows -> expected rows."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -9,7 +10,9 @@ import pytest
 from flows.inbox import InputFileError, inbox_files, load_dialects, read_raw
 from given import raw_frame
 from schemas.inputs import ADJUSTMENTS, CUSTOMERS, ORDERS, PROMOTIONS, RETURNS
-from transforms.staging import stage_export
+from flows.staged_cache import staging_version
+from transforms.rules import default_rules
+from transforms.staging import STAGING_RULES, stage_export
 
 GOOD = {"order_id": "O1", "customer_id": "C1", "paid_at": "2026-01-10T14:00:00+03:00", "unit_price": "100.00"}
 
@@ -198,3 +201,44 @@ def test_a_long_bad_value_is_quoted_short_in_its_message():
                                         "created_at": "2026-01-10T10:00:00+03:00", "reason": "r" * 10_000_000}])
     assert len(messages) == 1 and len(messages[0]) < 200, len(messages[0])
     assert "reason: control characters or more than 1000 characters" in messages[0]
+
+
+def _with_every_other_rule_changed(rules):
+    """`rules` with every value staging does not read changed (STAGING_RULES kept)."""
+    tiers = tuple(dataclasses.replace(t, cashback_pct=t.cashback_pct + 1) for t in rules.tiers)
+    return dataclasses.replace(
+        rules, version=rules.version + ".other", program_start=rules.program_start - dt.timedelta(days=400),
+        tiers=tiers, hold_days=rules.hold_days + 7, expiry_months=rules.expiry_months + 6,
+        birthday_points=rules.birthday_points + 1, redemption_max_share_pct=rules.redemption_max_share_pct - 10,
+        undelivered_after_days=rules.undelivered_after_days + 1, expiring_window_days=rules.expiring_window_days + 1)
+
+
+def test_staged_rows_depend_on_no_rule_but_the_staging_rules():
+    """The staged cache is kept when any other rule changes (`staging_version`), which is right only
+    if staging reads none of them: the same export staged under rules differing in everything else
+    gives the same rows and messages, and each staging rule does change them."""
+    rules = default_rules()
+    assert set(STAGING_RULES) == {"timezone", "future_event_max_days"}
+    rows = [GOOD, {**GOOD, "order_id": "O2", "paid_at": "2026-01-30T14:00:00+03:00"},  # 20 days after its folder
+            {**GOOD, "order_id": "O3", "paid_at": "2026-03-30T14:00:00+03:00"}]  # 79 days: beyond RULES 12's 30
+    raw = raw_frame("orders", rows, "2026-01-10")
+
+    def staged_under(under):
+        accepted, rejected = stage_export(ORDERS, raw, under)
+        return accepted.get_column("order_id").to_list(), rejected.get_column("message").to_list()
+
+    accepted, messages = staged_under(rules)
+    assert accepted == ["O1", "O2"] and len(messages) == 1 and "2026-03-30T14:00:00+03:00" in messages[0]
+    assert staged_under(_with_every_other_rule_changed(rules)) == (accepted, messages)
+    assert staged_under(dataclasses.replace(rules, future_event_max_days=10))[0] == ["O1"]
+    assert "2026-03-30T16:00:00+05:00" in staged_under(dataclasses.replace(rules, timezone="Asia/Yekaterinburg"))[1][0]
+
+
+def test_the_staging_version_moves_with_the_staging_rules_only():
+    """A new rate or threshold keeps the staged cache (at two million customers, staging the history
+    again takes minutes); a new timezone or RULES 12 horizon starts a new one."""
+    rules = default_rules()
+    assert staging_version(rules=rules) == staging_version()
+    assert staging_version(rules=_with_every_other_rule_changed(rules)) == staging_version()
+    assert staging_version(rules=dataclasses.replace(rules, future_event_max_days=31)) != staging_version()
+    assert staging_version(rules=dataclasses.replace(rules, timezone="Europe/Kaliningrad")) != staging_version()

@@ -27,6 +27,17 @@ _ENTITY_COLUMN = {
 }
 
 
+STAGING_RULES = ("timezone", "future_event_max_days")
+"""The only rules a staged row depends on: instants are shown in the program's timezone and
+RULES 12's horizon rejects an event too far after its folder. The staged cache is keyed on their
+values (`staging_rules`), so that a change of any other rule (a rate, a threshold) keeps it."""
+
+
+def staging_rules(rules: Rules) -> dict[str, object]:
+    """The values of `STAGING_RULES` in `rules`."""
+    return {name: getattr(rules, name) for name in STAGING_RULES}
+
+
 FAILURES = {_ROW: pl.Int64, "column": pl.String, "problem": pl.String, "value": pl.String}
 """grain: one failed check of one row."""
 
