@@ -59,7 +59,7 @@ def test_order_rows_breaking_a_column_rule_are_rejected_with_the_reason(change, 
 UTC = dt.timezone.utc
 
 
-@pytest.mark.parametrize("text, instant", [
+TIMESTAMPS = [
     ("2026-01-10T14:00:00+03:00", dt.datetime(2026, 1, 10, 11, 0, tzinfo=UTC)),      # canonical: read directly
     ("2026-01-10T14:00:00.25-02:30", dt.datetime(2026, 1, 10, 16, 30, 0, 250_000, tzinfo=UTC)),
     ("2026-01-10T14:00:00.123456+00:00", dt.datetime(2026, 1, 10, 14, 0, 0, 123_456, tzinfo=UTC)),
@@ -73,13 +73,31 @@ UTC = dt.timezone.utc
     ("2026-01-10T14:00:00+03:00 ", None),
     ("20260-01-10T14:00:00+03:00", None),
     ("2026-01-10T14:00:00", None),
-])
+]
+
+
+@pytest.mark.parametrize("text, instant", TIMESTAMPS)
 def test_a_timestamp_reads_the_same_whether_canonical_or_not(text, instant):
     from schemas.formats import _any_timestamp, parse_timestamp
 
     cells = pl.DataFrame({"t": [text]})
     assert cells.select(parse_timestamp(pl.col("t"))).item() == instant
     assert cells.select(_any_timestamp(pl.col("t"))).item() == instant  # the path every form can take
+
+
+def test_a_column_of_every_timestamp_form_is_parsed_cell_by_cell():
+    """Staging reads a timestamp column in the canonical form first and parses again only the cells
+    that leaves null but not empty: in one column mixing every form above, each cell still gets
+    its own instant (or none), wherever it stands."""
+    from schemas.inputs import parsed_column
+    from transforms.staging import _parsed, clean_text
+
+    forms = [text for text, _ in TIMESTAMPS] * 2
+    rows = [{**GOOD, "order_id": f"O{n}"} for n in range(len(forms))]
+    text = clean_text(ORDERS, raw_frame("orders", rows, "2026-01-10")).with_columns(pl.Series("paid_at", forms))
+    parsed = _parsed(ORDERS, text)
+    assert parsed.get_column(parsed_column("paid_at")).to_list() == [instant for _, instant in TIMESTAMPS] * 2
+    assert parsed.get_column(parsed_column("delivered_at")).null_count() == len(forms)
 
 
 def test_valid_order_values_are_typed_exactly():
@@ -242,3 +260,19 @@ def test_the_staging_version_moves_with_the_staging_rules_only():
     assert staging_version(rules=_with_every_other_rule_changed(rules)) == staging_version()
     assert staging_version(rules=dataclasses.replace(rules, future_event_max_days=31)) != staging_version()
     assert staging_version(rules=dataclasses.replace(rules, timezone="Europe/Kaliningrad")) != staging_version()
+
+
+@pytest.mark.parametrize("timezone, offset", [
+    ("Europe/Moscow", "+03:00"), ("Pacific/Kiritimati", "+14:00"), ("Etc/GMT+12", "-12:00"),
+])
+def test_the_horizon_ends_at_local_midnight_in_any_timezone(timezone, offset):
+    """RULES 12: an event in folder 2026-01-10 may fall up to 30 days after it, to the end of
+    2026-02-09 in the program's timezone; from 2026-02-10 00:00 there it is a SCHEMA row. Staging
+    first narrows the rows with a bound in UTC, which must hold for the furthest timezones."""
+    rules = dataclasses.replace(default_rules(), timezone=timezone)
+    rows = [{**GOOD, "order_id": "O1", "paid_at": f"2026-02-09T23:59:59.999999{offset}"},
+            {**GOOD, "order_id": "O2", "paid_at": f"2026-02-10T00:00:00{offset}"}]
+    accepted, rejected = stage_export(ORDERS, raw_frame("orders", rows, "2026-01-10"), rules)
+    assert accepted.get_column("order_id").to_list() == ["O1"]
+    [message] = rejected.get_column("message").to_list()
+    assert f"paid_at: more than 30 days after its folder 2026-01-10 (got '2026-02-10T00:00:00{offset}')" in message
