@@ -118,13 +118,10 @@ class StagedCache:
         except (OSError, ValueError):
             self.index = {}
 
-    @staticmethod
-    def _stem(file: InboxFile, digest: str) -> str:
-        # the same bytes may sit in two folders: the folder and path are part of every row
-        return f"{digest}-{os.path.splitext(file.relative.replace('/', '_'))[0]}"
-
     def _paths(self, file: InboxFile, digest: str, folder: Path | None = None) -> tuple[Path, Path, Path]:
-        folder, stem = folder or self.root / file.kind, self._stem(file, digest)
+        # the same bytes may sit in two folders: the folder and path are part of every row
+        folder = folder or self.root / file.kind
+        stem = f"{digest}-{os.path.splitext(file.relative.replace('/', '_'))[0]}"
         return folder / f"{stem}.accepted.parquet", folder / f"{stem}.rejected.parquet", folder / f"{stem}.rows"
 
     def stage(self, files: list[InboxFile]) -> list[StagedFile]:
@@ -180,9 +177,9 @@ class StagedCache:
             folder = self.root / file.kind
             listed[file.kind] = folder, set(os.listdir(folder)) if folder.is_dir() else set()
         folder, names = listed[file.kind]
-        if f"{self._stem(file, seen['sha256'])}.rows" not in names:
+        accepted, rejected, counted = self._paths(file, seen["sha256"], folder)
+        if counted.name not in names:
             return None
-        accepted, rejected, _ = self._paths(file, seen["sha256"], folder)
         return StagedFile(file, seen["sha256"], accepted, rejected, seen["rows"], True, seen["rejected"])
 
     def _remember(self, entries: list[StagedFile], statuses: dict[str, os.stat_result]) -> None:
