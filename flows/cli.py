@@ -3,6 +3,8 @@ from the command line (docs/interfaces.md)."""
 
 from __future__ import annotations
 
+import flows.allocator  # noqa: F401  (first: it sets up Polars' allocator before Polars loads)
+
 import argparse
 import datetime as dt
 import importlib

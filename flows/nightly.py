@@ -8,6 +8,8 @@ all at once, together with the warehouse's record of the day (see `flows/warehou
 
 from __future__ import annotations
 
+import flows.allocator  # noqa: F401  (first: it sets up Polars' allocator before Polars loads)
+
 import datetime as dt
 import hashlib
 import logging
