@@ -2,7 +2,7 @@
 
 A customer part allocates and frees a few GiB within seconds. Polars' built-in settings give
 freed pages back to the kernel after half a second, so the next step or part faults them in
-again: 8 parts of L spent 5-6 s in the kernel out of 39-45 s of CPU. Kept for ten seconds, the
+again: 8 parts of L spent 5-6 s in the kernel out of 38-46 s of CPU. Kept for ten seconds, the
 pages are reused instead: 2.3-3.3 s in the kernel and the same parts about 9% faster, for about
 0.3 GiB more resident (BENCHMARKS.md, tenth session).
 
