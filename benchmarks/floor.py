@@ -48,20 +48,21 @@ def scan(data_dir: Path) -> dict:
 def written(published: Path, into: Path | None = None) -> dict:
     """Seconds to write `published`'s movements.parquet and lots.parquet again, part by part, into
     `into` (a temporary folder by default), and the rows written per file."""
+    if into is None:
+        with tempfile.TemporaryDirectory(prefix="floor-") as scratch:
+            return written(published, Path(scratch))
     seconds, rows = {}, {}
-    with tempfile.TemporaryDirectory(prefix="floor-") as scratch:
-        target = into or Path(scratch)
-        for name, coded in CODED.items():
-            source = pq.ParquetFile(published / f"{name}.parquet")
-            appender, spent = ParquetAppender(target / f"{name}.parquet", coded), 0.0
-            for group in range(source.num_row_groups):
-                part = pl.from_arrow(source.read_row_group(group))
-                started = time.perf_counter()
-                appender.append(part)
-                spent += time.perf_counter() - started
+    for name, coded in CODED.items():
+        source = pq.ParquetFile(published / f"{name}.parquet")
+        appender, spent = ParquetAppender(into / f"{name}.parquet", coded), 0.0
+        for group in range(source.num_row_groups):
+            part = pl.from_arrow(source.read_row_group(group))
             started = time.perf_counter()
-            rows[name] = appender.close(pl.from_arrow(source.schema_arrow.empty_table()))["rows"]
-            seconds[name] = round(spent + time.perf_counter() - started, 3)
+            appender.append(part)
+            spent += time.perf_counter() - started
+        started = time.perf_counter()
+        rows[name] = appender.close(pl.from_arrow(source.schema_arrow.empty_table()))["rows"]
+        seconds[name] = round(spent + time.perf_counter() - started, 3)
     return {"seconds": round(sum(seconds.values()), 3), "by_file": seconds, "rows": rows}
 
 

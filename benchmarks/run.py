@@ -119,8 +119,8 @@ def measure(size: Size, work: Path, fmt: str, repeat: int) -> dict:
         result["nightly_runs"] = runs
         result["nightly"] = median_run(runs) if all("failed" not in r for r in runs) else runs[0]
         if "failed" not in runs[-1]:
-            wall, rss, out = timed(python("-m", "benchmarks.floor", "--written", str(data / "out" / str(size.end))))
-            result["written_floor"] = json.loads(out)
+            result["written_floor"] = json.loads(
+                timed(python("-m", "benchmarks.floor", "--written", str(data / "out" / str(size.end))))[2])
     if size.reference:
         wall, rss, out = timed(python("-m", "benchmarks.reference_run", str(data), str(size.end)))
         result["reference"] = {"wall": wall, "peak_gib": rss, **json.loads(out)}
